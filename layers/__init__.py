@@ -1,0 +1,1 @@
+"""Layer recipes, one module per layer kind; installed as `ociasm.layers`."""

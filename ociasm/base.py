@@ -1,0 +1,141 @@
+"""The base image: pulled and verified into the store, and read (never run) for its Python.
+
+Where the interpreter and its site directory live differs between the official python
+images (/usr/local/bin/python3.X, site-packages) and Debian's python3 (/usr/bin/python3.X,
+packages added under /usr/local/lib/python3.X/dist-packages). The answer comes from the
+layers' file lists, with whiteouts applied, and is cached by manifest digest.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import re
+import tarfile
+from dataclasses import dataclass
+from contextlib import contextmanager
+from typing import BinaryIO, Iterator
+
+import zstandard
+from isal import igzip
+
+from .errors import OciasmError
+from .layers.deps import PythonTarget
+from .image import StoredLayer
+from .progress import Progress
+from .reference import Reference
+from .registry import PulledManifest, RegistryClient
+from .store import BlobStore
+
+FACTS_VERSION = 1
+# Manylinux floor when the base has no dpkg status to read glibc's version from.
+DEFAULT_GLIBC = "2.17"
+
+
+@dataclass(frozen=True)
+class BaseImage:
+    manifest: PulledManifest
+    config: dict
+    layers: tuple[StoredLayer, ...]
+    python: PythonTarget
+
+
+@contextmanager
+def _open_layer(layer: StoredLayer) -> Iterator[BinaryIO]:
+    """The layer's uncompressed tar stream."""
+    media = layer.descriptor.media_type
+    with layer.open() as raw:
+        if "zstd" in media:
+            with zstandard.ZstdDecompressor().stream_reader(raw) as stream:
+                yield stream  # type: ignore[misc]
+        elif "gzip" in media:
+            with igzip.IGzipFile(fileobj=raw) as stream:
+                yield stream  # type: ignore[misc]
+        else:
+            yield raw
+
+
+def _interesting(name: str, version: str) -> bool:
+    return (name in (f"usr/local/bin/python{version}", f"usr/bin/python{version}", "var/lib/dpkg/status")
+            or posixpath.basename(name) == "python")
+
+
+def _scan(layers: tuple[StoredLayer, ...], version: str) -> tuple[set[str], str | None]:
+    """Paths of interest present in the merged filesystem, and dpkg's status file."""
+    present: set[str] = set()
+    dpkg_status: str | None = None
+    for layer in layers:
+        with _open_layer(layer) as stream, tarfile.open(fileobj=stream, mode="r|*") as tar:
+            for member in tar:
+                name = posixpath.normpath(member.name.lstrip("./") or ".")
+                base = posixpath.basename(name)
+                if base == ".wh..wh..opq":
+                    parent = posixpath.dirname(name) + "/"
+                    present = {p for p in present if not p.startswith(parent)}
+                elif base.startswith(".wh."):
+                    present.discard(posixpath.join(posixpath.dirname(name), base[4:]))
+                elif _interesting(name, version):
+                    present.add(name)
+                    if name == "var/lib/dpkg/status" and member.isfile():
+                        f = tar.extractfile(member)
+                        dpkg_status = f.read().decode(errors="replace") if f else None
+    return present, dpkg_status
+
+
+def _glibc(dpkg_status: str | None) -> str:
+    if dpkg_status:
+        m = re.search(r"^Package: libc6\n(?:(?!\n\n).)*?^Version: (?:\d+:)?(\d+\.\d+)", dpkg_status,
+                      re.M | re.S)
+        if m:
+            return m.group(1)
+    return DEFAULT_GLIBC
+
+
+def _path_dirs(config: dict) -> list[str]:
+    env = dict(e.split("=", 1) for e in config.get("config", {}).get("Env") or [] if "=" in e)
+    return [d.strip("/") for d in env.get("PATH", "/usr/local/bin:/usr/bin:/bin").split(":") if d]
+
+
+def python_target(present: set[str], dpkg_status: str | None, config: dict, version: str,
+                  reference: str) -> PythonTarget:
+    glibc = _glibc(dpkg_status)
+    has_python = any(f"{d}/python" in present for d in _path_dirs(config))
+    if f"usr/local/bin/python{version}" in present:  # official python image layout
+        return PythonTarget(version, f"/usr/local/bin/python{version}",
+                            f"/usr/local/lib/python{version}/site-packages", "/usr/local/bin",
+                            glibc, has_python)
+    if f"usr/bin/python{version}" in present:  # Debian's python3
+        return PythonTarget(version, f"/usr/bin/python{version}",
+                            f"/usr/local/lib/python{version}/dist-packages", "/usr/local/bin",
+                            glibc, has_python)
+    raise OciasmError(f"base image {reference} has no Python {version} (looked for "
+                      f"/usr/local/bin/python{version} and /usr/bin/python{version}); "
+                      "set build.python_version to the base's Python or pick another base")
+
+
+def resolve(client: RegistryClient, reference: Reference) -> PulledManifest:
+    """The base's manifest for linux/amd64: what `plan` needs, no layer bytes."""
+    return client.manifest(reference)
+
+
+def pull(client: RegistryClient, store: BlobStore, manifest: PulledManifest, version: str,
+         progress: Progress) -> BaseImage:
+    """Fetch config and layers (verified, skipped when stored) and read the base's Python."""
+    ref = manifest.reference
+    for desc in (manifest.config, *manifest.layers):
+        client.fetch_blob(ref, desc, store)
+    config = json.loads(store.read(manifest.config.digest))
+    diff_ids = config.get("rootfs", {}).get("diff_ids", [])
+    if len(diff_ids) != len(manifest.layers):
+        raise OciasmError(f"base image {ref}: config lists {len(diff_ids)} layers, manifest {len(manifest.layers)}")
+    layers = tuple(StoredLayer(d, diff_id, store) for d, diff_id in zip(manifest.layers, diff_ids))
+    key = f"{manifest.digest.split(':')[1]}-py{version}-v{FACTS_VERSION}"
+    facts = store.get_meta("base-facts", key)
+    if facts is None:
+        progress.step(f"reading {ref} for its Python {version}")
+        present, dpkg_status = _scan(layers, version)
+        target = python_target(present, dpkg_status, config, version, str(ref))
+        store.put_meta("base-facts", key, target.__dict__)
+    else:
+        target = PythonTarget(**facts)
+    return BaseImage(manifest, config, layers, target)
