@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs and starts what ociasm's tests and demo use on Debian 12, as root. Idempotent:
-# Debian packages are installed only when missing, dockerd is started only when not answering.
+# Debian packages are installed only when missing, dockerd is started only when not answering,
+# the fixture base image is built only when not cached (${OCIASM_FIXTURE_CACHE:-/var/cache/ociasm-fixtures}).
+# Registries are not started here: each test session starts its own (tests/conftest.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,3 +40,5 @@ if ! "$DOCKER" info >/dev/null 2>&1; then
 fi
 
 python -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -e '.[test]'
+
+echo "fixture base image: $(python -m fixtures.base build)"
