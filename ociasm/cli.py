@@ -126,7 +126,7 @@ def plan_cmd(request: builder.BuildRequest, output: Output | None, progress: Pro
     for layer in base["layers"]:
         print(f"  layer {layer['digest'][:19]} {layer['size']:>12,} B  {'cached' if layer['cached'] else 'to fetch'}")
     for layer in plan["layers"]:
-        state = {True: "cached", False: "to build", None: "unknown until the base is read"}[layer["cached"]]
+        state = {True: "cached", False: "to build", None: "unknown until a build reads the layers below it"}[layer["cached"]]
         inputs = ", ".join(f"{k}={v}" for k, v in layer["inputs"].items())
         print(f"layer  {layer['name']:<13} {state}\n       {inputs}")
 

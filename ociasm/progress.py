@@ -91,7 +91,6 @@ class TtyProgress(Progress):
                                   TransferSpeedColumn(), TimeElapsedColumn(),
                                   console=self._console, transient=True)
         self._rich.start()
-        self._ids: dict[int, int] = {}
 
     def step(self, message: str) -> None:
         self._console.print(f"[dim]{self._elapsed()}[/dim] {message}", highlight=False)
@@ -101,7 +100,7 @@ class TtyProgress(Progress):
 
     @contextmanager
     def task(self, name: str, total: int | None = None) -> Iterator[Task]:
-        self._ids[id(name)] = rid = self._rich.add_task(name, total=total)
+        rid = self._rich.add_task(name, total=total)
         try:
             with super().task(name, total) as task:
                 task._rid = rid  # type: ignore[attr-defined]
