@@ -8,7 +8,6 @@ Where a component is missing, tests fail when CI=true (CI installs and starts ev
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,22 +16,9 @@ import pytest
 
 from fixtures import base, engine
 from fixtures.registry import Registry, RunningRegistry, start_registry
+from realenv import copy_model, require_tools, unavailable
 
-IN_CI = os.environ.get("CI") == "true"
 AUTH = ("ociasm", "test-password")
-
-
-def unavailable(reason: str) -> None:
-    """Fail under CI, skip elsewhere: a real component the test needs is missing."""
-    if IN_CI:
-        pytest.fail(f"{reason} (CI=true: .ci/run must provide it)", pytrace=False)
-    pytest.skip(reason)
-
-
-def require_tools(*tools: str) -> None:
-    missing = [tool for tool in tools if shutil.which(tool) is None]
-    if missing:
-        unavailable(f"missing {', '.join(missing)} (run scripts/setup-env.sh)")
 
 
 @dataclass(frozen=True)
@@ -121,3 +107,9 @@ def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "ociasm-cache"
     monkeypatch.setenv("OCIASM_CACHE_DIR", str(path))
     return path
+
+
+@pytest.fixture
+def hello(tmp_path: Path) -> Path:
+    """A private copy of fixtures/models/hello that a test may change."""
+    return copy_model("hello", tmp_path)

@@ -14,21 +14,12 @@ from pathlib import Path
 import pytest
 import requests
 
-import fixtures
+from realenv import NO_ENGINE, copy_model
 from clirun import built_digest, run_ociasm
 from fixtures import engine
 
-MODELS = Path(fixtures.__file__).parent / "models"
-NO_ENGINE = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
 
 pytestmark = pytest.mark.real
-
-
-@pytest.fixture
-def hello(tmp_path: Path) -> Path:
-    project = tmp_path / "hello"
-    shutil.copytree(MODELS / "hello", project)
-    return project
 
 
 def mirror(registry) -> tuple[str, str]:
@@ -145,8 +136,7 @@ def test_oci_archive_loads_with_docker_load(hello: Path, tmp_path: Path, fixture
 
 
 def test_numpy_requirements_predict(tmp_path: Path, fixture_registry, docker_engine: str) -> None:
-    project = tmp_path / "numpy"
-    shutil.copytree(MODELS / "numpy", project)
+    project = copy_model("numpy", tmp_path)
     tag = "ociasm-test-numpy:e2e"
     built_digest(run_ociasm("build", "-t", tag, *mirror(fixture_registry), cwd=project))
     try:

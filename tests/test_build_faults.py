@@ -4,26 +4,16 @@ path, nothing corrupt in the cache."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
-import fixtures
+from realenv import NO_ENGINE
 from clirun import built_digest, run_ociasm, single_error
 from fixtures import base
 
-MODELS = Path(fixtures.__file__).parent / "models"
-NO_ENGINE = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
 
 pytestmark = pytest.mark.real
-
-
-@pytest.fixture
-def hello(tmp_path: Path) -> Path:
-    project = tmp_path / "hello"
-    shutil.copytree(MODELS / "hello", project)
-    return project
 
 
 def build_fails(project: Path, *args: str, env: dict | None = None, prefix: tuple[str, ...] = ()) -> str:

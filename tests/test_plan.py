@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
-import fixtures
+from realenv import NO_ENGINE
 from clirun import built_digest, run_ociasm
 
-MODELS = Path(fixtures.__file__).parent / "models"
-NO_ENGINE = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
 
 pytestmark = pytest.mark.real
 
@@ -24,9 +21,9 @@ def plan(project: Path, registry) -> dict:
     return json.loads(proc.stdout)
 
 
-def test_plan_fetches_nothing_and_tracks_the_cache(tmp_path: Path, fixture_registry, cache_dir: Path) -> None:
-    project = tmp_path / "hello"
-    shutil.copytree(MODELS / "hello", project)
+def test_plan_fetches_nothing_and_tracks_the_cache(hello: Path, tmp_path: Path, fixture_registry,
+                                                   cache_dir: Path) -> None:
+    project = hello
     cold = plan(project, fixture_registry)
     assert cold["base"]["digest"] == fixture_registry.base_digest
     assert cold["base"]["reference"] == "docker.io/library/python:3.11-slim"

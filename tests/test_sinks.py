@@ -24,22 +24,16 @@ from ociasm.sinks import Output, parse_output, repo_tag, write
 from ociasm.sinks.archive import ArchiveStream, stream_archive, write_archive
 from ociasm.sinks.daemon import engine_available, load
 from ociasm.sinks.layout import REF_NAME, write_layout
+from realenv import require_tools, unavailable
 
 DOCKER = "/usr/bin/docker"
-CI = os.environ.get("CI") == "true"
 QUIET = QuietProgress()
-
-
-def require(ok: bool, what: str) -> None:
-    """Real components must be there in CI; elsewhere their tests skip."""
-    if not ok:
-        (pytest.fail if CI else pytest.skip)(f"{what} is not available")
 
 
 @pytest.fixture
 def engine():
-    require(engine_available(), "the Docker engine")
-    require(Path(DOCKER).exists(), DOCKER)
+    if not engine_available() or not Path(DOCKER).exists():
+        unavailable(f"the Docker engine or {DOCKER}")
     tags: list[str] = []
     yield tags
     for t in tags:
@@ -47,9 +41,8 @@ def engine():
 
 
 def tool(name: str) -> str:
-    path = shutil.which(name)
-    require(path is not None, name)
-    return path
+    require_tools(name)
+    return shutil.which(name)
 
 
 def unique_tag(name: str = "ociasm-test-sinks") -> str:
