@@ -14,7 +14,8 @@ from pathlib import Path
 
 from . import base as base_image
 from .assemble import AddedLayer, assemble, cog_env, cog_labels
-from .config import CogConfig, load_config, reject_unsupported, requirement_lines
+from .config import CogConfig, load_config, reject_unsupported
+from .requirements import requirement_lines
 from .dockerignore import IgnoreMatcher
 from .errors import OciasmError
 from .image import Image, StoredLayer

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from ociasm.config import (BuildConfig, RunStep, SecretMount, config_label, load_config,
-                           reject_unsupported, requirement_lines)
+                           reject_unsupported)
 from ociasm.errors import OciasmError
+from ociasm.requirements import requirement_lines
 
 PROJECT_FILES = {"predict.py": "class Predictor: ...\n", "train.py": "def train(): ...\n",
                  "requirements.txt": "requests==2.32.3\n"}

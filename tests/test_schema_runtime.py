@@ -3,7 +3,6 @@ with /src/.cog/openapi_schema.json and serves it at /openapi.json; train mode se
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 import requests
