@@ -13,6 +13,7 @@ import json
 import os
 import stat
 from pathlib import Path
+from typing import Callable
 
 from ociasm.dockerignore import IgnoreMatcher
 from ociasm.errors import OciasmError
@@ -89,10 +90,11 @@ def cached(store: BlobStore, key: str) -> StoredLayer | None:
     return layer if store.has(layer.descriptor.digest) else None
 
 
-def build(store: BlobStore, key: str, entries: list[Entry], schema: bytes | None) -> StoredLayer:
+def build(store: BlobStore, key: str, entries: list[Entry], schema: bytes | None,
+          advance: Callable[[int], None] | None = None) -> StoredLayer:
     extra = [Entry(SRC, "dir", 0o755)]
     if schema is not None:
         extra.append(Entry(SCHEMA_PATH, "file", 0o644, data=schema))
-    layer = write_layer(store, [*entries, *extra])
+    layer = write_layer(store, [*entries, *extra], progress_advance=advance)
     store.put_meta("code", key, layer.to_json())
     return layer

@@ -198,8 +198,9 @@ def _code(request: BuildRequest, store: BlobStore, entries: list[Entry], facts: 
     if not request.no_cache and (hit := code_layer.cached(store, key)):
         progress.step("code: cached")
         return hit
-    progress.step(f"writing code layer ({sum(e.kind == 'file' for e in entries)} files)")
-    return code_layer.build(store, key, entries, schema)
+    total = sum(e.size or 0 for e in entries)
+    with progress.task(f"write code layer ({sum(e.kind == 'file' for e in entries)} files)", total) as task:
+        return code_layer.build(store, key, entries, schema, task.advance)
 
 
 def build(request: BuildRequest, store: BlobStore, progress: Progress) -> tuple[Image, str]:
