@@ -50,7 +50,10 @@ def test_daemonless_build_to_oci_layout_is_valid(hello: Path, tmp_path: Path, fi
     rootfs = bundle / "rootfs"
     assert (rootfs / "src" / "predict.py").read_text() == (hello / "predict.py").read_text()
     assert json.loads((rootfs / "src" / ".cog" / "openapi_schema.json").read_text())["components"]["schemas"]["Input"]
-    assert list((rootfs / "usr/local/lib/python3.11/dist-packages").glob("cog-*.dist-info"))
+    site = rootfs / "usr/local/lib/python3.11/dist-packages"
+    assert list(site.glob("cog-*.dist-info"))
+    assert not list(site.rglob("*.pyc")) and not list(site.rglob("__pycache__"))  # nothing host-compiled
+    assert (rootfs / "usr/local/bin/normalizer").read_text().splitlines()[0] == "#!/usr/bin/python3.11"
     # skopeo copy re-verifies every layer it copies.
     subprocess.run(["skopeo", "copy", f"oci:{layout}:latest", f"dir:{tmp_path / 'copy'}"], check=True,
                    capture_output=True)
