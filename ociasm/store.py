@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import BinaryIO, Iterator
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ from contextlib import contextmanager
 from .errors import DigestMismatch, OciasmError
 
 CHUNK = 1 << 20
+STALE_TMP_SECONDS = 24 * 3600
 
 
 def default_root() -> Path:
@@ -87,6 +89,18 @@ class BlobStore:
         self.tmp_dir = self.root / "tmp"
         for sub in ("blobs/sha256", "meta", "tmp"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
+        self._drop_stale_tmp()
+
+    def _drop_stale_tmp(self) -> None:
+        """Partial writes of builds that were killed (SIGKILL skips cleanup). A live writer's
+        file is touched with every chunk, so only files idle for a day are removed."""
+        cutoff = time.time() - STALE_TMP_SECONDS
+        for entry in os.scandir(self.tmp_dir):
+            try:
+                if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < cutoff:
+                    os.unlink(entry.path)
+            except FileNotFoundError:  # another build removed it first
+                pass
 
     def path(self, digest: str) -> Path:
         return self.root / "blobs" / "sha256" / digest_hex(digest)
@@ -145,3 +159,6 @@ class BlobStore:
         with os.fdopen(fd, "w") as f:
             json.dump(record, f, sort_keys=True)
         os.replace(tmp, path)
+
+    def delete_meta(self, kind: str, key: str) -> None:
+        self._meta_path(kind, key).unlink(missing_ok=True)

@@ -47,6 +47,16 @@ def test_failed_write_leaves_nothing(tmp_path: Path) -> None:
     assert list((tmp_path / "blobs" / "sha256").iterdir()) == []
 
 
+def test_stale_partial_writes_of_killed_builds_are_dropped(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path)
+    stale, fresh = store.tmp_dir / "blob-killed", store.tmp_dir / "blob-live"
+    stale.write_bytes(b"x")
+    fresh.write_bytes(b"y")
+    os.utime(stale, (0, 0))
+    BlobStore(tmp_path)
+    assert not stale.exists() and fresh.exists()
+
+
 def test_malformed_digest_is_refused(tmp_path: Path) -> None:
     with pytest.raises(OciasmError, match="malformed digest"):
         BlobStore(tmp_path).path("sha256:../../etc/passwd")
