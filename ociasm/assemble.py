@@ -33,15 +33,18 @@ def _env_dict(env: list[str]) -> dict[str, str]:
     return dict(e.split("=", 1) if "=" in e else (e, "") for e in env)
 
 
-def cog_env(config: CogConfig, base_env: list[str], max_concurrency: int | None) -> list[str]:
-    """Base env, then Cog's preamble, the user's environment and the runtime's type stubs."""
+def cog_env(config: CogConfig, base_env: list[str], max_concurrency: int | None, *,
+            preamble: bool = True) -> list[str]:
+    """Base env, then Cog's preamble (a cog-base image already has it), the user's environment
+    and the runtime's type stubs."""
     env = _env_dict(base_env)
-    env.update({
-        "DEBIAN_FRONTEND": "noninteractive",
-        "PYTHONUNBUFFERED": "1",
-        "LD_LIBRARY_PATH": env.get("LD_LIBRARY_PATH", "") + NVIDIA_LIBS,
-        "NVIDIA_DRIVER_CAPABILITIES": "all",
-    })
+    if preamble:
+        env.update({
+            "DEBIAN_FRONTEND": "noninteractive",
+            "PYTHONUNBUFFERED": "1",
+            "LD_LIBRARY_PATH": env.get("LD_LIBRARY_PATH", "") + NVIDIA_LIBS,
+            "NVIDIA_DRIVER_CAPABILITIES": "all",
+        })
     env.update(dict(config.environment))
     if config.predict:
         env["COG_PREDICT_TYPE_STUB"] = config.predict
@@ -90,12 +93,15 @@ def created_timestamp() -> str:
 
 
 def assemble(base_config: dict, base_layers: tuple[Layer, ...], added: list[AddedLayer],
-             env: list[str], labels: dict[str, str]) -> Image:
-    """The final image: base layers then ours, with Cog's runtime settings."""
+             env: list[str], labels: dict[str, str], entrypoint: list[str] | None = None) -> Image:
+    """The final image: base layers then ours, with Cog's runtime settings (`entrypoint`: tini's,
+    when the build installed it; otherwise the base's stays)."""
     config = copy.deepcopy(base_config)
     created = created_timestamp()
     runtime = config.setdefault("config", {})
     runtime["Env"] = env
+    if entrypoint:
+        runtime["Entrypoint"] = entrypoint
     runtime["WorkingDir"] = "/src"
     runtime["ExposedPorts"] = {**(runtime.get("ExposedPorts") or {}), "5000/tcp": {}}
     runtime["Cmd"] = CMD

@@ -2,8 +2,9 @@
 
 Where the interpreter and its site directory live differs between the official python
 images (/usr/local/bin/python3.X, site-packages) and Debian's python3 (/usr/bin/python3.X,
-packages added under /usr/local/lib/python3.X/dist-packages). The answer comes from the
-layers' file lists, with whiteouts applied, and is cached by manifest digest.
+packages added under /usr/local/lib/python3.X/dist-packages) and uv-managed interpreters
+(Cog's CUDA and cog-base images: /usr/local/bin/python links into their prefix). The answer
+comes from the layers' file lists, with whiteouts applied, and is cached by manifest digest.
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ from typing import BinaryIO, Iterator
 import zstandard
 from isal import igzip
 
+from . import locations
 from .errors import OciasmError
 from .layers.deps import PythonTarget
+from .layers.python import Distribution
 from .image import StoredLayer
 from .progress import Progress
 from .reference import Reference
-from .registry import PulledManifest, RegistryClient
+from .registry import PulledManifest, RegistryClient, RemoteLayer
 from .store import BlobStore
 
 FACTS_VERSION = 1
@@ -36,7 +39,7 @@ DEFAULT_GLIBC = "2.17"
 class BaseImage:
     manifest: PulledManifest
     config: dict
-    layers: tuple[StoredLayer, ...]
+    layers: tuple[RemoteLayer, ...]
     python: PythonTarget
 
 
@@ -56,14 +59,17 @@ def _open_layer(layer: StoredLayer) -> Iterator[BinaryIO]:
 
 
 def _interesting(name: str, version: str) -> bool:
-    return (name in (f"usr/local/bin/python{version}", f"usr/bin/python{version}", "var/lib/dpkg/status")
+    return (name in (f"usr/local/bin/python{version}", f"usr/bin/python{version}", "var/lib/dpkg/status",
+                     "usr/bin/python3")
             or posixpath.basename(name) == "python")
 
 
-def _scan(layers: tuple[StoredLayer, ...], version: str) -> tuple[set[str], str | None]:
-    """Paths of interest present in the merged filesystem, and dpkg's status file."""
+def _scan(layers: tuple[StoredLayer, ...], version: str) -> tuple[set[str], str | None, dict[str, str]]:
+    """Paths of interest present in the merged filesystem, dpkg's status file, and where the
+    interesting symlinks point."""
     present: set[str] = set()
     dpkg_status: str | None = None
+    links: dict[str, str] = {}
     for layer in layers:
         with _open_layer(layer) as stream, tarfile.open(fileobj=stream, mode="r|*") as tar:
             for member in tar:
@@ -76,10 +82,12 @@ def _scan(layers: tuple[StoredLayer, ...], version: str) -> tuple[set[str], str 
                     present.discard(posixpath.join(posixpath.dirname(name), base[4:]))
                 elif _interesting(name, version):
                     present.add(name)
+                    if member.issym():
+                        links[name] = member.linkname
                     if name == "var/lib/dpkg/status" and member.isfile():
                         f = tar.extractfile(member)
                         dpkg_status = f.read().decode(errors="replace") if f else None
-    return present, dpkg_status
+    return present, dpkg_status, links
 
 
 def _glibc(dpkg_status: str | None) -> str:
@@ -96,10 +104,23 @@ def _path_dirs(config: dict) -> list[str]:
     return [d.strip("/") for d in env.get("PATH", "/usr/local/bin:/usr/bin:/bin").split(":") if d]
 
 
+def _relocatable(present: set[str], links: dict[str, str], version: str) -> str | None:
+    """The prefix of a uv-managed / python-build-standalone interpreter that /usr/local/bin/python
+    or /usr/bin/python3 links to (Cog's CUDA and cog-base images), if one does."""
+    for name in ("usr/local/bin/python", "usr/bin/python3"):
+        target = links.get(name, "") if name in present else ""
+        if target.startswith("/") and target.endswith(f"/bin/python{version}"):
+            return target[:-len(f"/bin/python{version}")]
+    return None
+
+
 def python_target(present: set[str], dpkg_status: str | None, config: dict, version: str,
-                  reference: str) -> PythonTarget:
+                  reference: str, links: dict[str, str] | None = None) -> PythonTarget:
     glibc = _glibc(dpkg_status)
     has_python = any(f"{d}/python" in present for d in _path_dirs(config))
+    if prefix := _relocatable(present, links or {}, version):
+        return PythonTarget(version, f"{prefix}/bin/python{version}", f"{prefix}/lib/python{version}/site-packages",
+                            f"{prefix}/bin", glibc, has_python)
     if f"usr/local/bin/python{version}" in present:  # official python image layout
         return PythonTarget(version, f"/usr/local/bin/python{version}",
                             f"/usr/local/lib/python{version}/site-packages", "/usr/local/bin",
@@ -118,23 +139,37 @@ def resolve(client: RegistryClient, reference: Reference) -> PulledManifest:
     return client.manifest(reference)
 
 
+def facts_key(manifest_digest: str, version: str, interpreter: Distribution | None = None) -> str:
+    """Cache key of a base's Python facts; with an added interpreter they describe that one."""
+    added = f"-{interpreter.sha256[:16]}" if interpreter else ""
+    return f"{manifest_digest.split(':')[1]}-py{version}{added}-v{FACTS_VERSION}"
+
+
 def pull(client: RegistryClient, store: BlobStore, manifest: PulledManifest, version: str,
-         progress: Progress) -> BaseImage:
-    """Fetch config and layers (verified, skipped when stored) and read the base's Python."""
+         progress: Progress, interpreter: Distribution | None = None, *, lazy: bool = False) -> BaseImage:
+    """Fetch config and layers (verified, skipped when stored) and read the base's Python, or
+    only its glibc when `interpreter` is added on top (a CUDA base has no Python).
+
+    `lazy` (the image goes to a registry): layers are fetched only while the facts are not cached;
+    otherwise they stay remote, to be found, mounted or streamed by the push."""
     ref = manifest.reference
-    for desc in (manifest.config, *manifest.layers):
+    cached = lazy and store.get_meta("base-facts", facts_key(manifest.digest, version, interpreter)) is not None
+    for desc in (manifest.config, *(() if cached else manifest.layers)):
         client.fetch_blob(ref, desc, store)
+    for desc in manifest.layers:  # mount sources for pushes to the same registry
+        locations.note(store, desc.digest, client.host(ref), ref.repository)
     config = json.loads(store.read(manifest.config.digest))
     diff_ids = config.get("rootfs", {}).get("diff_ids", [])
     if len(diff_ids) != len(manifest.layers):
         raise OciasmError(f"base image {ref}: config lists {len(diff_ids)} layers, manifest {len(manifest.layers)}")
-    layers = tuple(StoredLayer(d, diff_id, store) for d, diff_id in zip(manifest.layers, diff_ids))
-    key = f"{manifest.digest.split(':')[1]}-py{version}-v{FACTS_VERSION}"
+    layers = tuple(RemoteLayer(d, diff_id, ref, client, store) for d, diff_id in zip(manifest.layers, diff_ids))
+    key = facts_key(manifest.digest, version, interpreter)
     facts = store.get_meta("base-facts", key)
     if facts is None:
         progress.step(f"reading {ref} for its Python {version}")
-        present, dpkg_status = _scan(layers, version)
-        target = python_target(present, dpkg_status, config, version, str(ref))
+        present, dpkg_status, links = _scan(layers, version)
+        target = interpreter.target(_glibc(dpkg_status)) if interpreter else \
+            python_target(present, dpkg_status, config, version, str(ref), links)
         store.put_meta("base-facts", key, target.__dict__)
     else:
         target = PythonTarget(**facts)

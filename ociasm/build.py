@@ -2,7 +2,8 @@
 
 `prepare` checks every local input before any network or disk work, so bad input fails
 fast with nothing written; `plan` answers from manifests and cache records only;
-`build` produces an immutable `Image` whose layers are all in the blob store.
+`build` produces an immutable `Image` whose layers are in the blob store, except weights layers,
+which are recipes regenerated from the project's files when a sink needs their bytes.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import base as base_image
+from . import system
+from . import gpu
 from .assemble import AddedLayer, assemble, cog_env, cog_labels
 from .config import CogConfig, load_config, reject_unsupported
 from .requirements import requirement_lines
@@ -22,6 +25,8 @@ from .image import Image, StoredLayer
 from .layers import code as code_layer
 from .layers.tarstream import Entry
 from .layers import deps as deps_layer
+from .layers import weights as weights_layer
+from .layers import python as python_layer
 from .progress import Progress
 from .reference import Reference
 from .registry import RegistryClient
@@ -44,9 +49,13 @@ class BuildRequest:
     secrets: tuple[str, ...] = ()
     openapi_schema: Path | None = None
     use_cog_base_image: bool | None = None
-    use_cuda_base_image: str = "auto"
+    use_cuda_base_image: str | None = None  # None: not given (Cog's "auto")
     mirrors: dict[str, str] = field(default_factory=dict)
     insecure_registries: frozenset[str] = frozenset()
+    ca_cert: Path | None = None
+    # The image goes to a registry (`ociasm push`): it needs a name, as `cog push` does, and the
+    # base's layers are left in their registry once read (a push mounts or streams them).
+    push: bool = False
 
 
 @dataclass(frozen=True)
@@ -58,7 +67,8 @@ class Prepared:
     requirements: list[str]
     schema: Schema | None
     secrets: tuple[SecretSource, ...]
-    base_ref: Reference
+    bases: gpu.BaseOptions
+    indexes: list[str]  # wheel index lines the torch matrix added to the requirements
 
 
 def default_image_name(project_dir: Path) -> str:
@@ -98,36 +108,52 @@ def prepare(request: BuildRequest, progress: Progress) -> Prepared:
         raise OciasmError(f"{request.project_dir}: not a directory; give the model's project directory")
     config = load_config(project_dir, request.config_file, warn=progress.warn)
     reject_unsupported(config)
-    if request.separate_weights:
-        raise OciasmError("--separate-weights is not supported by ociasm yet; build without it")
-    if request.use_cog_base_image:
-        raise OciasmError("--use-cog-base-image: cog-base images are not supported by ociasm yet; "
-                          "use --no-use-cog-base-image (CPU models build on python:<version>-slim)")
-    if request.use_cuda_base_image not in CUDA_BASE_CHOICES:
+    if request.use_cog_base_image is not None and request.use_cuda_base_image is not None:
+        raise OciasmError("The flags --use-cog-base-image and --use-cuda-base-image are mutually exclusive: "
+                          "you can only set one of them.")
+    if request.use_cuda_base_image not in (None, *CUDA_BASE_CHOICES):
         raise OciasmError(f"--use-cuda-base-image {request.use_cuda_base_image!r}: expected auto, true or false")
     secrets = parse_secrets(list(request.secrets))
-    requirements = requirement_lines(config, progress.warn)
+    resolution = gpu.resolve(config, requirement_lines(config, progress.warn), warn=progress.warn,
+                             use_cog_base_image=request.use_cog_base_image,
+                             use_cuda_base_image=request.use_cuda_base_image)
+    config, requirements = resolution.config, resolution.requirements
     schema = _schema(request, config)
+    if request.push and not (request.tag or config.image):
+        raise OciasmError(f"{config.path.name}: no image to push to: pass one (ociasm push IMAGE) or set "
+                          f"`image` in {config.path.name}, e.g. registry.example.com/you/model")
     tag = request.tag or config.image or default_image_name(project_dir)
     Reference.parse(tag)  # a bad tag fails here, before any work
-    base_ref = Reference.parse(f"python:{config.build.python_version}-slim")
-    return Prepared(config, tag, requirements, schema, secrets, base_ref)
+    return Prepared(config, tag, requirements, schema, secrets, resolution.bases, resolution.indexes)
 
 
 def _client(request: BuildRequest, progress: Progress) -> RegistryClient:
-    return RegistryClient(mirrors=request.mirrors, insecure=request.insecure_registries, progress=progress)
+    return RegistryClient(mirrors=request.mirrors, insecure=request.insecure_registries, progress=progress,
+                          ca_cert=request.ca_cert)
 
 
 def _schema_bytes(schema: dict | None) -> bytes | None:
     return None if schema is None else json.dumps(schema, indent=2, sort_keys=True).encode() + b"\n"
 
 
-def _scan_code(config: CogConfig) -> tuple[list[Entry], list[tuple]]:
-    return code_layer.scan(config.project_dir, IgnoreMatcher.for_project(config.project_dir))
+def _scan(request: BuildRequest, config: CogConfig
+          ) -> tuple[list[weights_layer.Group], list[Entry], list[tuple]]:
+    """The weights groups (with --separate-weights), then the code layer's entries and facts."""
+    ignore = IgnoreMatcher.for_project(config.project_dir)
+    entries, facts = code_layer.scan(config.project_dir, ignore)
+    groups = weights_layer.groups(entries) if request.separate_weights else []
+    if groups:
+        entries, facts = code_layer.scan(config.project_dir, ignore, exclude=frozenset(g.rel for g in groups))
+    return groups, entries, facts
 
 
-def _facts_key(manifest_digest: str, version: str) -> str:
-    return f"{manifest_digest.split(':')[1]}-py{version}-v{base_image.FACTS_VERSION}"
+def _choose_base(request: BuildRequest, prepared: Prepared, client: RegistryClient,
+                 progress: Progress) -> tuple[gpu.ChosenBase, python_layer.Distribution | None]:
+    """The base (a cog-base image, nvidia/cuda or python-slim) and the interpreter to add to it."""
+    chosen = gpu.choose(prepared.bases, client, mirrors=request.mirrors, insecure=request.insecure_registries,
+                        ca_cert=request.ca_cert, progress=progress)
+    version = prepared.config.build.python_version
+    return chosen, python_layer.distribution(version) if chosen.adds_python else None
 
 
 @dataclass(frozen=True)
@@ -144,9 +170,11 @@ def plan(request: BuildRequest, store: BlobStore, progress: Progress) -> dict:
     """What a build would do, from manifests and cache records only: no wheels, no layer blobs."""
     prepared = prepare(request, progress)
     config = prepared.config
-    entries, code_facts = _scan_code(config)
-    manifest = base_image.resolve(_client(request, progress), prepared.base_ref)
-    facts = store.get_meta("base-facts", _facts_key(manifest.digest, config.build.python_version))
+    groups, entries, code_facts = _scan(request, config)
+    chosen, interpreter = _choose_base(request, prepared, _client(request, progress), progress)
+    manifest = chosen.manifest
+    facts = store.get_meta("base-facts", base_image.facts_key(manifest.digest, config.build.python_version,
+                                                               interpreter))
     deps_inputs = {"requirements": prepared.requirements,
                    "cog": deps_layer.cog_requirement(config.build.sdk_version)[0],
                    "python": config.build.python_version}
@@ -161,9 +189,15 @@ def plan(request: BuildRequest, store: BlobStore, progress: Progress) -> dict:
         schema = prepared.schema.for_cog(deps.cog_version if deps else "") if prepared.schema else None
         key = code_layer.selector(code_facts, _schema_bytes(schema))
         code_cached = not request.no_cache and code_layer.cached(store, key) is not None
-    layers = [
+    layers = [] if interpreter is None else [
+        PlannedLayer("python", {"version": interpreter.version, "url": interpreter.url},
+                     not request.no_cache and python_layer.cached(
+                         store, python_layer.recipe_key(interpreter)) is not None)]
+    layers += [
         PlannedLayer("dependencies", deps_inputs,
                      None if facts is None else (not request.no_cache and deps is not None)),
+        *(PlannedLayer(f"weights {g.rel}", {"files": len(g.files), "bytes": g.size},
+                       not request.no_cache and weights_layer.cached(store, g) is not None) for g in groups),
         PlannedLayer("code", {"files": sum(e.kind == "file" for e in entries),
                               "bytes": sum(e.size or 0 for e in entries),
                               "schema": "none" if prepared.schema is None else
@@ -172,10 +206,12 @@ def plan(request: BuildRequest, store: BlobStore, progress: Progress) -> dict:
     ]
     return {
         "tag": prepared.tag,
-        "base": {"reference": str(prepared.base_ref), "digest": manifest.digest,
+        "base": {"reference": str(chosen.reference), "cog_base": chosen.cog_base, "digest": manifest.digest,
                  "index_digest": manifest.index_digest,
                  "layers": [{"digest": d.digest, "size": d.size, "cached": store.has(d.digest)}
                             for d in manifest.layers]},
+        "cuda": {"cuda": config.build.cuda, "cudnn": config.build.cudnn} if config.build.gpu else None,
+        "indexes": prepared.indexes,
         "layers": [l.to_json() for l in layers],
     }
 
@@ -190,6 +226,27 @@ def _deps(request: BuildRequest, prepared: Prepared, store: BlobStore, target: d
     progress.step(f"resolving wheels for Python {target.version} ({target.platform})")
     source = build_config.python_requirements or prepared.config.path.name
     return deps_layer.build(store, key, target, prepared.requirements, build_config.sdk_version, source)
+
+
+def _python(request: BuildRequest, store: BlobStore, interpreter: python_layer.Distribution,
+            progress: Progress) -> AddedLayer:
+    key = python_layer.recipe_key(interpreter)
+    if not request.no_cache and (hit := python_layer.cached(store, key)):
+        progress.step(f"python {interpreter.version}: cached")
+    else:
+        progress.step(f"adding Python {interpreter.version} ({interpreter.url})")
+        hit = python_layer.build(store, key, interpreter, progress)
+    v = interpreter.minor
+    return AddedLayer(hit, f"RUN uv python install {v} && ln -sf $(uv python find {v}) /usr/bin/python3 && "
+                           f"ln -sf $(uv python find {v}) /usr/local/bin/python")
+
+
+def _weights(request: BuildRequest, store: BlobStore, group: weights_layer.Group,
+             progress: Progress) -> weights_layer.WeightsLayer:
+    if not request.no_cache and (hit := weights_layer.cached(store, group)):
+        progress.step(f"weights {group.rel}: cached")
+        return hit
+    return weights_layer.build(store, group, progress)
 
 
 def _code(request: BuildRequest, store: BlobStore, entries: list[Entry], facts: list[tuple],
@@ -207,20 +264,35 @@ def build(request: BuildRequest, store: BlobStore, progress: Progress) -> tuple[
     """Build the image; returns it with the tag it should carry."""
     prepared = prepare(request, progress)
     config = prepared.config
-    entries, code_facts = _scan_code(config)  # before any network: unreadable files fail fast
+    system.check(config, prepared.secrets)  # steps that need a container fail here, before any work
+    groups, entries, code_facts = _scan(request, config)  # before any network: unreadable files fail fast
     client = _client(request, progress)
-    progress.step(f"base {prepared.base_ref}")
-    base = base_image.pull(client, store, base_image.resolve(client, prepared.base_ref),
-                           config.build.python_version, progress)
+    chosen, interpreter = _choose_base(request, prepared, client, progress)
+    progress.step(f"base {chosen.reference}")
+    base = base_image.pull(client, store, chosen.manifest, config.build.python_version, progress, interpreter,
+                           lazy=request.push)
+    max_concurrency = prepared.schema.max_concurrency if prepared.schema else None
+    base_env = base.config.get("config", {}).get("Env") or []
+    env = cog_env(config, python_layer.image_env(base_env) if interpreter else base_env, max_concurrency,
+                  preamble=not chosen.cog_base)
+    around = system.SystemLayers(store, config, base.config, base.layers, env, prepared.secrets,
+                                 request.no_cache, progress, chosen.cog_base)
+    added = around.before_deps()  # tini, system packages
+    if interpreter is not None:
+        added.append(_python(request, store, interpreter, progress))
     deps = _deps(request, prepared, store, base.python, progress)
+    added.append(AddedLayer(deps.layer, "RUN uv pip install cog -r requirements.txt"))
+    added += around.after_deps(added)  # ldconfig, build.run
+    weights = [_weights(request, store, group, progress) for group in groups]
     schema = prepared.schema.for_cog(deps.cog_version) if prepared.schema else None
     code = _code(request, store, entries, code_facts, _schema_bytes(schema), progress)
 
-    max_concurrency = prepared.schema.max_concurrency if prepared.schema else None
-    env = cog_env(config, base.config.get("config", {}).get("Env") or [], max_concurrency)
     labels = cog_labels(config, deps.cog_version, schema, deps.pip_freeze)
+    if chosen.cog_base:
+        labels.update(gpu.cog_base_labels(str(chosen.reference), base.config))
     image = assemble(base.config, base.layers, [
-        AddedLayer(deps.layer, "RUN uv pip install cog -r requirements.txt"),
+        *added,
+        *(AddedLayer(layer, layer.group.created_by) for layer in weights),
         AddedLayer(code, "COPY . /src"),
-    ], env, labels)
+    ], env, labels, around.entrypoint)
     return image, prepared.tag

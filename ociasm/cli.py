@@ -17,6 +17,7 @@ import typer
 from . import build as builder
 from .errors import OciasmError
 from .progress import MODES, Progress, make_progress
+from .push import publish
 from .reference import parse_mirrors
 from .sinks import Output, parse_output, write
 from .sinks.daemon import engine_available
@@ -36,11 +37,12 @@ _BUILD_OPTIONS: list[tuple[str, object, object]] = [
     ("progress", Annotated[Optional[str], typer.Option("--progress", help=f"One of {', '.join(MODES)} (default: $BUILDKIT_PROGRESS, else auto).")], None),
     ("secret", Annotated[list[str], typer.Option("--secret", help="id=NAME,src=FILE or id=NAME,env=VAR (repeatable).")], []),
     ("openapi_schema", Annotated[Optional[Path], typer.Option("--openapi-schema", help="Use this OpenAPI schema instead of generating one.")], None),
-    ("use_cog_base_image", Annotated[Optional[bool], typer.Option("--use-cog-base-image/--no-use-cog-base-image", help="Build on a cog-base image.")], None),
-    ("use_cuda_base_image", Annotated[str, typer.Option("--use-cuda-base-image", help="auto, true or false.")], "auto"),
+    ("use_cog_base_image", Annotated[Optional[bool], typer.Option("--use-cog-base-image/--no-use-cog-base-image", help="Build on r8.im/cog-base (or $COG_REGISTRY_HOST) when it has the model's configuration (default: try it, fall back with a warning).")], None),
+    ("use_cuda_base_image", Annotated[Optional[str], typer.Option("--use-cuda-base-image", help="auto (default), true or false: GPU models build on nvidia/cuda unless false.")], None),
     ("output", Annotated[Optional[str], typer.Option("--output", "-o", help="docker, oci:DIR, oci-archive:FILE or docker-archive:FILE (default: docker when an engine answers, else oci-archive:<name>.tar).")], None),
     ("registry_mirror", Annotated[list[str], typer.Option("--registry-mirror", help="HOST=MIRROR, e.g. docker.io=localhost:5000 (repeatable; also $OCIASM_REGISTRY_MIRRORS).")], []),
     ("insecure_registry", Annotated[list[str], typer.Option("--insecure-registry", help="Allow plain HTTP to this registry host (repeatable).")], []),
+    ("ca_cert", Annotated[Optional[Path], typer.Option("--ca-cert", help="Also trust this CA certificate (PEM) for registries' TLS.")], None),
 ]
 
 
@@ -51,7 +53,7 @@ def _request(opts: dict) -> builder.BuildRequest:
         secrets=tuple(opts["secret"]), openapi_schema=opts["openapi_schema"],
         use_cog_base_image=opts["use_cog_base_image"], use_cuda_base_image=opts["use_cuda_base_image"],
         mirrors=parse_mirrors(opts["registry_mirror"], os.environ.get("OCIASM_REGISTRY_MIRRORS")),
-        insecure_registries=frozenset(opts["insecure_registry"]),
+        insecure_registries=frozenset(opts["insecure_registry"]), ca_cert=opts["ca_cert"],
     )
 
 
@@ -109,6 +111,17 @@ def build_cmd(request: builder.BuildRequest, output: Output | None, progress: Pr
     print(f"{tag} {image.digest}")
 
 
+@app.command("push")
+@build_command
+def push_cmd(request: builder.BuildRequest, output: Output | None, progress: Progress,
+             image: Annotated[Optional[str], typer.Argument(help="registry/repository[:tag] to push to (default: `image` from cog.yaml).")] = None,
+             layout: Annotated[Optional[str], typer.Option("--from", help="Push this OCI layout (oci:DIR or oci:DIR:NAME) instead of building.")] = None) -> None:
+    """Build a Cog model's image and push it to a registry, sending only what the registry lacks."""
+    if output is not None:
+        raise OciasmError("--output is for build: push sends the image to IMAGE")
+    print(publish(request, image, layout, BlobStore(), progress))
+
+
 @app.command("plan")
 @build_command
 def plan_cmd(request: builder.BuildRequest, output: Output | None, progress: Progress,
@@ -122,7 +135,11 @@ def plan_cmd(request: builder.BuildRequest, output: Output | None, progress: Pro
         return
     base = plan["base"]
     print(f"image  {plan['tag']}")
-    print(f"base   {base['reference']}\n       {base['digest']}")
+    print(f"base   {base['reference']}{'  (cog-base)' if base.get('cog_base') else ''}\n       {base['digest']}")
+    if plan.get("cuda"):
+        print(f"cuda   {plan['cuda']['cuda']} (cuDNN {plan['cuda']['cudnn']})")
+    for index in plan.get("indexes", []):
+        print(f"index  {index}")
     for layer in base["layers"]:
         print(f"  layer {layer['digest'][:19]} {layer['size']:>12,} B  {'cached' if layer['cached'] else 'to fetch'}")
     for layer in plan["layers"]:

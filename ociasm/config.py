@@ -27,17 +27,6 @@ SDK_PRERELEASE = "prerelease"
 # Cog's DefaultPythonVersion; used when cog.yaml has no build section at all.
 DEFAULT_PYTHON_VERSION = "3.13"
 
-# cuDNN major versions NVIDIA publishes CUDA base images with, per CUDA release
-# (from Cog's pkg/config/cuda_compatibility.json).
-_CUDNN_FOR_CUDA = {
-    "11.0.3": "8", "11.1.1": "8", "11.2.2": "8", "11.3.1": "8", "11.4.3": "8", "11.5.2": "8",
-    "11.6.1": "8", "11.6.2": "8", "11.7.1": "8", "11.8.0": "8", "12.0.0": "8", "12.0.1": "8",
-    "12.1.0": "8", "12.1.1": "8", "12.2.2": "8", "12.3.2": "9", "12.4.1": "9", "12.5.1": "9",
-    "12.6.0": "9", "12.6.1": "9", "12.6.2": "9", "12.6.3": "9", "12.8.0": "9", "12.8.1": "9",
-    "12.9.0": "9", "12.9.1": "9", "13.0.0": "9", "13.0.1": "9", "13.0.2": "9", "13.0.3": "9",
-    "13.1.1": "9", "13.1.2": "9", "13.2.0": "9", "13.2.1": "9",
-}
-
 # Cog's environmentVariableDenyList (pkg/config/env.go): names the build or runtime owns.
 _RESERVED_ENV = ("PATH", "LD_LIBRARY_PATH", "PYTHONPATH", "VIRTUAL_ENV", "PYTHONUNBUFFERED",
                  "R8_*", "REPLICATE_*", "LIBRARY_PATH", "CUDA_*", "NVIDIA_*", "NV_*", "PGET_*",
@@ -317,13 +306,8 @@ def _cuda(doc: _Doc, line: int, cuda: str) -> bool:
 
 def compatible_cudnns(cuda: str) -> list[str]:
     """cuDNN versions with a CUDA base image for `cuda` ("12.4" matches 12.4.1), newest first."""
-    wanted = [int(p) for p in cuda.split(".")]
-    found = set()
-    for image_cuda, cudnn in _CUDNN_FOR_CUDA.items():
-        have = [int(p) for p in image_cuda.split(".")]
-        if have[:2] == wanted[:2] and (len(wanted) < 3 or have[2] == wanted[2]):
-            found.add(cudnn)
-    return sorted(found, key=int, reverse=True)
+    from ociasm.gpu.resolve import compatible_cudnns as from_cogs_data  # lazy: ociasm.gpu imports this module
+    return from_cogs_data(cuda)
 
 
 def _sdk_version(doc: _Doc, line: int, sdk: str) -> None:
@@ -618,12 +602,7 @@ def _concurrency(doc: _Doc, item: tuple[yaml.Node, yaml.Node] | None, build: Bui
 
 # --------------------------------------------------------------------------- later issues
 
-_UNSUPPORTED = (
-    ("build.system_packages", lambda b: b.system_packages),
-    ("build.run", lambda b: b.run),
-    ("build.pre_install", lambda b: b.pre_install),
-    ("build.gpu", lambda b: b.gpu),
-)
+_UNSUPPORTED: tuple = ()
 
 
 def reject_unsupported(config: CogConfig) -> None:
@@ -634,8 +613,7 @@ def reject_unsupported(config: CogConfig) -> None:
     if not found:
         return
     first = min(found, key=lambda name: config.lines.get(name, 0))
-    what = "gpu: true" if first == "build.gpu" else first
-    raise OciasmError(f"{config.where(first)}: {what} is not supported by ociasm yet; "
+    raise OciasmError(f"{config.where(first)}: {first} is not supported by ociasm yet; "
                       f"remove it from {config.path.name} or build this model with `cog build`")
 
 

@@ -45,10 +45,15 @@ class Progress:
         return f"{time.monotonic() - self._started:5.1f}s"
 
     def step(self, message: str) -> None:
-        print(f"[{self._elapsed()}] {message}", file=self.out, flush=True)
+        self._line(f"[{self._elapsed()}] {message}")
 
     def warn(self, message: str) -> None:
-        print(f"warning: {message}", file=self.out, flush=True)
+        self._line(f"warning: {message}")
+
+    def _line(self, text: str) -> None:
+        # One write per line: pushes report from several threads, and print() writes the end apart.
+        self.out.write(text + "\n")
+        self.out.flush()
 
     def _update(self, task: Task) -> None:
         pass

@@ -34,6 +34,8 @@ def parse_secret(spec: str) -> SecretSource:
         raise OciasmError(f"--secret {_redact(spec)}: id must be letters, digits, '.', '_' or '-'")
     if fields.get("type", "file") not in ("file", "env"):
         raise OciasmError(f"--secret id={secret_id}: type must be file or env")
+    if fields.get("type") == "env" and not fields.get("env"):  # BuildKit's form: src names the variable
+        fields["env"], fields["src"] = fields["src"] or secret_id, ""
     if bool(fields["src"]) == bool(fields.get("env")):
         raise OciasmError(f"--secret id={secret_id}: give exactly one of src=FILE or env=VAR")
     if fields["src"]:

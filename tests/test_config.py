@@ -249,14 +249,6 @@ def test_other_filename_is_named_in_messages(tmp_path):
 # --------------------------------------------------------------------------- reject_unsupported
 
 UNSUPPORTED = [
-    ('build:\n  python_version: "3.11"\n  system_packages: [ffmpeg]\n',
-     "cog.yaml:3: build.system_packages is not supported by ociasm yet; remove it from cog.yaml or build this model with `cog build`"),
-    ('build:\n  python_version: "3.11"\n  run:\n    - echo hi\n  system_packages: [ffmpeg]\n',
-     "cog.yaml:3: build.run is not supported by ociasm yet; remove it from cog.yaml or build this model with `cog build`"),
-    ('build:\n  python_version: "3.11"\n  pre_install:\n    - echo hi\n',
-     "cog.yaml:3: build.pre_install is not supported by ociasm yet; remove it from cog.yaml or build this model with `cog build`"),
-    ('build:\n  python_version: "3.11"\n  gpu: true\n',
-     "cog.yaml:3: gpu: true is not supported by ociasm yet; remove it from cog.yaml or build this model with `cog build`"),
     ('model: r8.im/me/m\nweights:\n  - name: base\n    target: /weights\n    source: {uri: "hf://x/y"}\n',
      "cog.yaml:2: weights is not supported by ociasm yet; remove it from cog.yaml or build this model with `cog build`"),
 ]
@@ -271,7 +263,8 @@ def test_reject_unsupported(tmp_path, cog_yaml, message):
 
 
 def test_supported_config_passes(tmp_path):
-    config, _ = load(tmp_path, 'build:\n  python_version: "3.11"\n  gpu: false\n  system_packages: []\n  run:\n')
+    config, _ = load(tmp_path, 'build:\n  python_version: "3.11"\n  gpu: false\n  system_packages: [jq]\n'
+                               '  run: ["echo hi"]\n  pre_install: ["echo old"]\n')
     reject_unsupported(config)
 
 

@@ -52,8 +52,8 @@ def write(image: Image, output: Output, tag: str, progress: Progress) -> str:
     name = repo_tag(tag)
     image_id = image.config_descriptor().digest
     if output.kind == "docker":
-        load(image, [name], progress)
-        return f"loaded {name} into the Docker engine (image {image_id[:19]})"
+        result = load(image, [name], progress)
+        return f"loaded {name} into the Docker engine (image {image_id[:19]}; {result})"
     assert output.path is not None
     if output.kind == "oci":
         write_layout(image, output.path, ref_name(name), progress)

@@ -3,19 +3,30 @@
 The archive is generated while it is sent (chunked transfer encoding), so no copy of the
 image is ever written to disk. The engine is found at DOCKER_HOST (unix:///path or
 tcp://host:port, plain HTTP) or /var/run/docker.sock.
+
+Loads are incremental: the engine never opens the file of a layer whose chain ID it already
+has, so those files are left out of the archive. Which chains it has is asked of the engine
+itself: the layers of the image the tag names now (`GET /images/<tag>/json`), i.e. the previous
+build. A code-only rebuild sends the code layer and the config, not the weights. Should the
+engine still miss a left-out layer (the old image was removed meanwhile), the load is retried
+once with every layer.
 """
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import os
 import socket
+import urllib.parse
+from dataclasses import dataclass
 from typing import Iterator
 
 from ..errors import OciasmError
 from ..image import Image
 from ..progress import Progress, Task
+from ..store import digest_hex
 from .archive import ArchiveStream
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
@@ -74,11 +85,79 @@ def engine_available(docker_host: str | None = None) -> bool:
         conn.close()
 
 
+class EngineRefused(OciasmError):
+    """The engine answered the load with an error; `detail` is its own message."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"the Docker engine refused the image: {detail}")
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    sent_bytes: int                 # the archive's size
+    sent_layers: tuple[str, ...]    # digests of the layer blobs in it
+    skipped_layers: int             # layers the engine had, left out
+
+    def __str__(self) -> str:
+        return (f"sent {self.sent_bytes / 1e6:.1f} MB; "
+                f"{self.skipped_layers} of {self.skipped_layers + len(self.sent_layers)} layers already there")
+
+
+def chain_ids(diff_ids: list[str]) -> list[str]:
+    """The engine's layer identities: each layer's diff_id chained to all below it."""
+    chains: list[str] = []
+    for diff_id in diff_ids:
+        chain = diff_id if not chains else \
+            "sha256:" + hashlib.sha256(f"{chains[-1]} {diff_id}".encode()).hexdigest()
+        chains.append(chain)
+    return chains
+
+
+def engine_diff_ids(tag: str, docker_host: str | None = None) -> list[str]:
+    """The layers (diff_ids) of the image `tag` names in the engine; [] when none or unknown."""
+    addr = _host(docker_host)
+    conn = _connection(addr, CONNECT_TIMEOUT)
+    try:
+        conn.request("GET", f"/images/{urllib.parse.quote(tag, safe='/:@')}/json")
+        response = conn.getresponse()
+        body = response.read()
+        layers = json.loads(body).get("RootFS", {}).get("Layers") if response.status == 200 else []
+    except (OSError, http.client.HTTPException, ValueError, AttributeError):
+        return []  # the load itself will say what is wrong with the engine
+    finally:
+        conn.close()
+    return [l for l in layers or [] if isinstance(l, str)]
+
+
+def present_layers(image: Image, engine_layers: list[str]) -> frozenset[str]:
+    """Digests of the image's layer blobs the engine will not open: every use has a known chain."""
+    known = set(chain_ids(engine_layers))
+    present: set[str] = set()
+    needed: set[str] = set()
+    for chain, desc in zip(chain_ids(image.diff_ids()), image.layer_descriptors()):
+        (present if chain in known else needed).add(desc.digest)
+    return frozenset(present - needed)
+
+
 def load(image: Image, repo_tags: list[str], progress: Progress,
-         docker_host: str | None = None) -> None:
+         docker_host: str | None = None) -> LoadResult:
+    """Load the image, leaving out the layers the engine already has under the first tag."""
+    skip = present_layers(image, engine_diff_ids(repo_tags[0], docker_host))
+    try:
+        return _load(image, repo_tags, progress, docker_host, skip)
+    except EngineRefused as refused:
+        if not any(digest_hex(d) in refused.detail for d in skip):
+            raise
+        progress.warn(f"the Docker engine lacks a layer it had ({refused.detail}); sending every layer")
+        return _load(image, repo_tags, progress, docker_host, frozenset())
+
+
+def _load(image: Image, repo_tags: list[str], progress: Progress, docker_host: str | None,
+          skip: frozenset[str]) -> LoadResult:
     """Stream the image to the engine as a docker-archive and check its answer."""
     addr = _host(docker_host)
-    stream = ArchiveStream(image, repo_tags, oci_layout=False)
+    stream = ArchiveStream(image, repo_tags, oci_layout=False, skip_layers=skip)
     conn = _connection(addr, CONNECT_TIMEOUT)
     try:
         try:
@@ -98,6 +177,8 @@ def load(image: Image, repo_tags: list[str], progress: Progress,
             _check_response(conn, addr, None)
     finally:
         conn.close()
+    sent = tuple(dict.fromkeys(d.digest for d in image.layer_descriptors() if d.digest not in skip))
+    return LoadResult(stream.size, sent, len(set(d.digest for d in image.layer_descriptors())) - len(sent))
 
 
 def _counted(chunks: ArchiveStream, task: Task) -> Iterator[bytes]:
@@ -116,7 +197,7 @@ def _check_response(conn: http.client.HTTPConnection, addr: str, sent_error: OSE
             return  # no answer to explain the failed upload: the caller reports it
         raise OciasmError(f"the Docker engine at {addr} gave no answer to the image load: {err}") from None
     if response.status != 200:
-        raise OciasmError(f"the Docker engine refused the image: {_message(body) or response.reason}")
+        raise EngineRefused(_message(body) or response.reason)
     for line in body.splitlines():
         try:
             event = json.loads(line)
@@ -124,7 +205,7 @@ def _check_response(conn: http.client.HTTPConnection, addr: str, sent_error: OSE
             continue
         if isinstance(event, dict) and (event.get("error") or event.get("errorDetail")):
             message = event.get("error") or (event.get("errorDetail") or {}).get("message", "")
-            raise OciasmError(f"the Docker engine refused the image: {message.strip()}")
+            raise EngineRefused(message.strip())
 
 
 def _message(body: bytes) -> str:
