@@ -5,7 +5,7 @@
 
 The layer is a sparse file of zeros (fixtures/bigimage.py). ociasm pushes it (chunked PATCH
 uploads), then skopeo copies the same layout to another repository of a fresh registry. Peak RSS
-comes from wait4() of each process. The goal: ociasm's peak RSS < 256 MiB, whatever the size.
+is each process's VmHWM (polled). The goal: ociasm's peak RSS < 256 MiB, whatever the size.
 """
 
 from __future__ import annotations
@@ -20,18 +20,26 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fixtures.bigimage import sparse_layout  # noqa: E402
+from fixtures.bigpush import sparse_layout  # noqa: E402
 from fixtures.registry import start_registry  # noqa: E402
 
 
 def measured(command: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """(seconds, peak RSS in MiB) of one process run to completion."""
+    """(seconds, peak RSS in MiB) of one process run to completion. The peak is its VmHWM, polled
+    (ru_maxrss would report the forking parent's RSS from before exec)."""
     start = time.monotonic()
     proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    if os.waitstatus_to_exitcode(status):
+    status, peak_kib = Path(f"/proc/{proc.pid}/status"), 0
+    while proc.poll() is None:
+        try:
+            line = next(l for l in status.read_text().splitlines() if l.startswith("VmHWM:"))
+            peak_kib = max(peak_kib, int(line.split()[1]))
+        except (OSError, StopIteration):  # exiting
+            pass
+        time.sleep(0.02)
+    if proc.returncode:
         sys.exit(f"{command[0]} failed: {proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
-    return time.monotonic() - start, usage.ru_maxrss / 1024
+    return time.monotonic() - start, peak_kib / 1024
 
 
 def main() -> None:

@@ -88,7 +88,12 @@ class Ociasm:
     def __init__(self, project: Path, tag: str, cache: Path, registry: str, separate: bool) -> None:
         self.project, self.tag, self.cache, self.registry, self.separate = project, tag, cache, registry, separate
 
+    def image_id(self) -> str:
+        return subprocess.run([DOCKER, "image", "inspect", "--format", "{{.Id}}", self.tag],
+                              capture_output=True, text=True).stdout.strip()
+
     def build(self) -> Run:
+        replaced = self.image_id()
         # On python:3.11-slim, as the BuildKit peer: no cog-base lookup (r8.im is out of reach here).
         args = [sys.executable, "-m", "ociasm", "build", "-t", self.tag, "--progress", "plain",
                 "--no-use-cog-base-image", "--registry-mirror", f"docker.io={self.registry}"]
@@ -105,6 +110,8 @@ class Ociasm:
             if proc.returncode:
                 raise RuntimeError(f"ociasm build failed:\n{text[-3000:]}")
             rss_kib = int(Path(rss.name).read_text().split()[-1])
+        if replaced and replaced != self.image_id():  # an untagged old image would hold its weights on disk
+            subprocess.run([DOCKER, "rmi", replaced], capture_output=True)
         sent = re.search(r"sent ([\d.]+ MB)", text)
         return Run(seconds, rss_kib / 1024, sent.group(1) if sent else "?")
 

@@ -16,6 +16,7 @@ import fcntl
 import hashlib
 import json
 import os
+import posixpath
 import re
 import shutil
 import subprocess
@@ -24,7 +25,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 from urllib.parse import unquote, urlsplit
 
 from ociasm.errors import OciasmError
@@ -104,6 +105,18 @@ def _locked(path: Path) -> Iterator[None]:
         yield
 
 
+def _linked_files(reader: MemoryReader) -> list[tuple[str, bytes]]:
+    """apt's files that are symlinks in the image (Ubuntu links its trusted.gpg.d keys to
+    /usr/share/keyrings), as copies of what they point at."""
+    found = []
+    for path, target in reader.symlinks.items():
+        if path.startswith(_APT_FILES):
+            pointee = reader.resolve(posixpath.normpath(posixpath.join(posixpath.dirname(path), target)) + "/.")
+            if pointee in reader.files:
+                found.append((path, reader.files[pointee]))
+    return found
+
+
 def _rewrite_keyrings(text: str, root: Path) -> str:
     """Point Signed-By paths (deb822 and one-line forms) at the image's copies under `root`."""
     text = re.sub(r"(?im)^(Signed-By:[ \t]*)(/\S.*)$",
@@ -129,7 +142,7 @@ class _Apt:
                  recommends: bool | None, source: str) -> None:
         self.work, self.source = work, source
         root = work / "image"
-        for path, data in reader.files.items():
+        for path, data in [*reader.files.items(), *_linked_files(reader)]:
             if path.startswith(_APT_FILES) or path == f"{dpkg.DPKG}/status":
                 dest = root / path
                 dest.parent.mkdir(parents=True, exist_ok=True)
@@ -155,7 +168,7 @@ class _Apt:
             "Dir::State::status": f"{root}/{dpkg.DPKG}/status",
             "Dir::Cache": f"{work}/cache/", "Dir::Cache::archives": f"{archives}/",
             "Dir::Log": f"{work}/log/", "APT::Architecture": arch,
-            "Acquire::Languages": "none", "Debug::NoLocking": "true", "APT::Update::Error-Mode": "any",
+            "Acquire::Languages": "none", "Debug::NoLocking": "true",
             **self._image_options(root),
         }
         if os.geteuid() == 0:
@@ -180,7 +193,7 @@ class _Apt:
                 found[name] = value.strip().rstrip(";").strip('"')
         return found
 
-    def run(self, *args: str) -> str:
+    def run(self, *args: str) -> subprocess.CompletedProcess:
         env = {**os.environ, "APT_CONFIG": str(self.config), "DEBIAN_FRONTEND": "noninteractive",
                "LC_ALL": "C"}
         proc = subprocess.run(["apt-get", "-q", *args], capture_output=True, text=True, env=env)
@@ -189,19 +202,23 @@ class _Apt:
             reason = errors[0] if errors else (proc.stderr.strip().splitlines() or ["apt-get failed"])[-1]
             raise OciasmError(f"{self.source}: apt-get {args[0]} against the base image's sources "
                               f"failed: {reason}")
-        return proc.stdout
+        return proc
 
-    def _update(self) -> None:
+    def _update(self, warn: Callable[[str], None]) -> None:
+        """As in Cog's container, a source that cannot be reached is a warning, not a failure."""
         stamp = self.lists / "ociasm-updated"
         with _locked(self.lock):
             if stamp.exists() and time.time() - stamp.stat().st_mtime < LISTS_FRESH_SECONDS:
                 return
-            self.run("update")
-            stamp.touch()
+            stderr = self.run("update").stderr
+            if failed := [l[3:] for l in stderr.splitlines() if l.startswith("W: Failed to fetch")]:
+                warn(f"{self.source}: apt could not update every source of the base image: {failed[0]}")
+            else:
+                stamp.touch()
 
-    def plan(self, packages: tuple[str, ...]) -> list[Planned]:
-        self._update()
-        out = self.run("install", "--simulate", "--yes", *packages)
+    def plan(self, packages: tuple[str, ...], warn: Callable[[str], None]) -> list[Planned]:
+        self._update(warn)
+        out = self.run("install", "--simulate", "--yes", *packages).stdout
         if removals := _REMV.findall(out):
             raise NeedsContainer([f"installing them removes {', '.join(removals)}"])
         return [Planned(n.split(":")[0], v, a, old or None) for n, old, v, a in _INST.findall(out)]
@@ -210,7 +227,7 @@ class _Apt:
         """The .debs, fetched into the shared archive (file: repositories are read in place)."""
         with _locked(self.lock):
             local = {name: unquote(urlsplit(uri).path) for uri, name in
-                     _URI.findall(self.run("install", "--print-uris", "--yes", *packages))
+                     _URI.findall(self.run("install", "--print-uris", "--yes", *packages).stdout)
                      if uri.startswith("file:")}
             self.run("install", "--download-only", "--yes", *packages)
         debs = [Path(local.get(p.deb_name()) or self.archives / p.deb_name()) for p in planned]
@@ -242,13 +259,12 @@ def build(store: BlobStore, key: str, lower: list[Layer], image_config: dict, re
         work = Path(scratch)
         apt = _Apt(store, reader, work, _debian_arch(image_config), request.recommends, request.source)
         progress.step(f"{request.source}: resolving {' '.join(request.packages)} with apt")
-        planned = apt.plan(request.packages)
+        planned = apt.plan(request.packages, progress.warn)
         if not planned and not request.links:
             store.put_meta("apt", key, {"layer": None, "installed": []})
             return AptLayer(None, ())
         debs = [dpkg.read_deb(path) for path in apt.download(request.packages, planned)]
-        upgrades = {p.name: p.replaces for p in planned if p.replaces}
-        if reasons := dpkg.container_reasons(debs, db, upgrades):  # type: ignore[arg-type]
+        if reasons := dpkg.container_reasons(debs, db, {p.name for p in planned if p.replaces}):
             raise NeedsContainer(reasons)
         progress.step(f"{request.source}: unpacking {len(debs)} packages")
         root = work / "root"

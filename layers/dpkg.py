@@ -59,6 +59,18 @@ _BOILERPLATE = re.compile(r"""(
 Stanza = list[tuple[str, str]]
 
 
+class NotDebian(OciasmError):
+    """The image has no dpkg database to install packages into."""
+
+
+class NeedsContainer(OciasmError):
+    """Installing these packages needs dpkg itself to run in the image; `reasons` say why."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        super().__init__("; ".join(reasons))
+        self.reasons = reasons
+
+
 def parse_stanzas(text: str) -> list[Stanza]:
     """Deb822 paragraphs as ordered (field, value) pairs; continuation lines stay in the value."""
     stanzas: list[Stanza] = []
@@ -189,8 +201,8 @@ class Database:
     def read(cls, reader: MemoryReader) -> "Database":
         status = reader.text(f"{DPKG}/status")
         if status is None:
-            raise OciasmError("the base image has no /var/lib/dpkg/status: system_packages needs a "
-                              "Debian or Ubuntu base")
+            raise NotDebian("the base image has no /var/lib/dpkg/status: packages can be installed "
+                            "only on a Debian or Ubuntu base")
         info = {p[len(INFO) + 1:]: data for p, data in reader.files.items() if p.startswith(INFO + "/")}
         file_triggers = [(path, who) for path, _, who in (line.rpartition(" ") for line in
                          (reader.text(f"{DPKG}/triggers/File") or "").splitlines()) if path]
@@ -230,10 +242,10 @@ class Database:
         return verdict
 
 
-def container_reasons(debs: list[Deb], db: Database, upgrades: dict[str, str]) -> list[str]:
+def container_reasons(debs: list[Deb], db: Database, upgrades: set[str]) -> list[str]:
     """Why dpkg must really run for these packages (empty: unpacking is all it would do).
 
-    `upgrades` maps a package name to the version the image has now. File triggers are
+    `upgrades` names the packages the image has an older version of. File triggers are
     checked once the files are known (`file_trigger_reasons`).
     """
     reasons = []
@@ -272,14 +284,6 @@ def file_trigger_reasons(db: Database, debs: list[Deb], unpacked: "Unpacked") ->
             if who not in CACHE_ONLY_TRIGGERS and any(p == path or p.startswith(path + "/") for p in listed):
                 reasons.append(f"{deb.name}: its files under {path} make {who} do work (a dpkg trigger)")
     return reasons
-
-
-class NeedsContainer(OciasmError):
-    """Installing these packages needs dpkg itself to run in the image; `reasons` say why."""
-
-    def __init__(self, reasons: list[str]) -> None:
-        super().__init__("; ".join(reasons))
-        self.reasons = reasons
 
 
 @dataclass

@@ -260,10 +260,10 @@ def run(store: BlobStore, key: str, stage: Image, steps: list[ContainerStep],
             for s in mounted:
                 argv += ["--secret", f"id={s.id},src={s.src}" if s.src else f"id={s.id},env={s.env}"]
             argv.append(str(context))
-            proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                    env={**os.environ, **dict(builder.env)}, errors="replace")
-            current, tail = _relay(proc.stdout, steps, _Redactor(mounted), progress)  # type: ignore[arg-type]
-            if proc.wait() != 0:
+            with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                  env={**os.environ, **dict(builder.env)}, errors="replace") as proc:
+                current, tail = _relay(proc.stdout, steps, _Redactor(mounted), progress)  # type: ignore[arg-type]
+            if proc.returncode != 0:
                 raise _failure(current, tail)
         layers, history = _saved_layers(builder, store, result_ref, len(stage.layers))
     finally:

@@ -230,6 +230,7 @@ class _Reader(io.RawIOBase):
     """A weights layer's bytes, regenerated and verified as they go."""
 
     def __init__(self, layer: WeightsLayer) -> None:
+        self.checks_digest = layer.descriptor.digest  # sinks need not hash these bytes again
         self._layer = layer
         self._body = _body(layer.group, self._check_file)
         self._hash = hashlib.sha256()

@@ -25,8 +25,9 @@ import os
 import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from contextlib import closing
 from dataclasses import asdict, dataclass, replace
-from typing import Callable, Iterator, TypeVar
+from typing import BinaryIO, Callable, Iterator, TypeVar
 from urllib.parse import quote, urljoin
 
 import requests
@@ -97,34 +98,55 @@ def _with_digest(url: str, digest: str) -> str:
     return f"{url}{'&' if '?' in url else '?'}digest={quote(digest)}"
 
 
+class _Reader:
+    """One upload's reads of a blob, in order across its requests: opened once (a base layer may
+    be a stream from its registry), reopened only when a request is re-sent from an earlier offset."""
+
+    def __init__(self, blob: Blob, stop: threading.Event) -> None:
+        self._blob, self._stop = blob, stop
+        self._file: BinaryIO | None = None
+        self._pos = 0
+
+    def chunks(self, offset: int, length: int, sent: Callable[[int], None]) -> Iterator[bytes]:
+        if self._file is None or self._pos != offset:
+            self.close()
+            self._file = self._blob.open()
+            _skip(self._file, offset)
+            self._pos = offset
+        left = length
+        while left:
+            if self._stop.is_set():
+                raise _Stopped()
+            chunk = self._file.read(min(CHUNK, left))
+            if not chunk:
+                raise OciasmError(f"blob {self._blob.descriptor.digest} ended before its "
+                                  f"{self._blob.descriptor.size} bytes")
+            left -= len(chunk)
+            self._pos += len(chunk)
+            sent(len(chunk))
+            yield chunk
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
 class _Body:
     """`length` bytes of a blob from `offset`, as an iterable of chunks with a len(), so requests
     streams it with a Content-Length; made afresh for every attempt."""
 
-    def __init__(self, blob: Blob, offset: int, length: int, sent: Callable[[int], None],
-                 stop: threading.Event) -> None:
-        self._blob, self._offset, self._length, self._sent, self._stop = blob, offset, length, sent, stop
+    def __init__(self, reader: _Reader, offset: int, length: int, sent: Callable[[int], None]) -> None:
+        self._reader, self._offset, self._length, self._sent = reader, offset, length, sent
 
     def __len__(self) -> int:
         return self._length
 
     def __iter__(self) -> Iterator[bytes]:
-        with self._blob.open() as f:
-            _skip(f, self._offset)
-            left = self._length
-            while left:
-                if self._stop.is_set():
-                    raise _Stopped()
-                chunk = f.read(min(CHUNK, left))
-                if not chunk:
-                    raise OciasmError(f"blob {self._blob.descriptor.digest} ended before its "
-                                      f"{self._blob.descriptor.size} bytes")
-                left -= len(chunk)
-                self._sent(len(chunk))
-                yield chunk
+        return self._reader.chunks(self._offset, self._length, self._sent)
 
 
-def _skip(f: io.BufferedIOBase, n: int) -> None:
+def _skip(f: BinaryIO, n: int) -> None:
     if not n:
         return
     try:
@@ -241,7 +263,8 @@ class Pusher:
                     if session.offset:
                         self._progress.step(f"  {desc.digest[7:19]}: resuming at {_human(session.offset)}")
                     self._store.put_meta(UPLOADS, key, asdict(session))
-                    self._send(blob, session, task, key)
+                    with closing(_Reader(blob, self._stop)) as reader:
+                        self._send(blob, reader, session, task, key)
                     self._store.delete_meta(UPLOADS, key)
                     locations.note(self._store, desc.digest, self._host, self._repo)
                     return
@@ -253,20 +276,20 @@ class Pusher:
         raise RegistryError(f"could not upload blob {desc.digest} to {self._ref} in {ATTEMPTS} attempts "
                             f"(last: {reason}); run the push again to resume")
 
-    def _send(self, blob: Blob, session: _Session, task: Task, key: str) -> None:
+    def _send(self, blob: Blob, reader: _Reader, session: _Session, task: Task, key: str) -> None:
         size = blob.descriptor.size
         assert self._meter is not None
         self._meter.set(task, session.offset)
         url, offset = session.url, session.offset
         if offset == 0 and (size <= self._chunk_size or self._monolithic):
-            self._commit(blob, url, 0, size, task)
+            self._commit(blob, reader, url, 0, size, task)
             return
         chunk = max(self._chunk_size, session.min_chunk)
         chunk = min(chunk, session.max_chunk) if session.max_chunk else chunk
         while offset < size:
             n = min(chunk, size - offset)
             resp = self._client.request(self._ref, "PATCH", url, push=True, retry=False,
-                                        data=self._body(blob, offset, n, task),
+                                        data=self._body(reader, offset, n, task),
                                         headers={"Content-Type": "application/octet-stream",
                                                  "Content-Range": f"{offset}-{offset + n - 1}"})
             resp.close()
@@ -281,13 +304,13 @@ class Pusher:
             offset = offset + n if reported is None else reported
             self._meter.set(task, offset)
             self._store.put_meta(UPLOADS, key, asdict(replace(session, url=url, offset=offset)))
-        self._commit(blob, url, offset, 0, task)
+        self._commit(blob, reader, url, offset, 0, task)
 
-    def _commit(self, blob: Blob, url: str, offset: int, length: int, task: Task) -> None:
+    def _commit(self, blob: Blob, reader: _Reader, url: str, offset: int, length: int, task: Task) -> None:
         """The final PUT, carrying the last `length` bytes (all of them for a one-PUT upload)."""
         desc = blob.descriptor
         resp = self._client.request(self._ref, "PUT", _with_digest(url, desc.digest), push=True, retry=False,
-                                    data=self._body(blob, offset, length, task) if length else None,
+                                    data=self._body(reader, offset, length, task) if length else None,
                                     headers={"Content-Type": "application/octet-stream"},
                                     timeout=COMMIT_TIMEOUT)
         resp.close()
@@ -297,10 +320,10 @@ class Pusher:
         if stored and stored != desc.digest:
             raise RegistryError(f"registry {self._host} stored blob {desc.digest} of {self._ref} as {stored}")
 
-    def _body(self, blob: Blob, offset: int, length: int, task: Task) -> Callable[[], _Body]:
+    def _body(self, reader: _Reader, offset: int, length: int, task: Task) -> Callable[[], _Body]:
         meter = self._meter
         assert meter is not None
-        return lambda: _Body(blob, offset, length, lambda n: meter.add(task, n), self._stop)
+        return lambda: _Body(reader, offset, length, lambda n: meter.add(task, n))
 
     def _failed(self, resp: requests.Response, blob: Blob) -> None:
         code, message = error_detail(resp)
@@ -374,11 +397,12 @@ class Pusher:
                                 f"not {item.digest}")
 
     def _refused_access(self, resp: requests.Response) -> None:
-        if resp.status_code == 403:
-            code, message = error_detail(resp)
+        # 403, or a token without push (distribution's token auth answers 401 "insufficient_scope").
+        if resp.status_code == 403 or "insufficient_scope" in resp.headers.get("WWW-Authenticate", ""):
+            message = error_detail(resp)[1] if resp.status_code == 403 else ""
             raise RegistryError(f"registry {self._host} denied pushing to {self._ref}"
                                 + (f" ({message})" if message else "")
-                                + f": check the repository name and that your login may push to it")
+                                + ": check the repository name and that your login may push to it")
         self._client.refused(resp, self._ref, f"image {self._ref}", push=True)
 
     # ---- concurrency --------------------------------------------------------------------------

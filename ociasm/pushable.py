@@ -81,7 +81,7 @@ def from_layout(directory: Path, name: str | None) -> Pushable:
     manifest = _read(directory, desc, where)
     try:
         doc = json.loads(manifest)
-        descs = [Descriptor.from_json(doc["config"]), *(Descriptor.from_json(l) for l in doc.get("layers") or ())]
+        descs = [*(Descriptor.from_json(l) for l in doc.get("layers") or ()), Descriptor.from_json(doc["config"])]
     except (ValueError, KeyError, TypeError):
         raise OciasmError(f"{where}: manifest {desc.digest} is malformed") from None
     blobs: dict[str, Blob] = {}

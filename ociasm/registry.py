@@ -103,7 +103,7 @@ def _parse_challenge(header: str) -> tuple[str, dict[str, str]]:
 
 
 def _merge_scopes(scopes: list[str]) -> list[str]:
-    """One scope per resource, with the union of the actions asked for it, in first-seen order."""
+    """One scope per resource (in first-seen order) with the union of the actions asked for it."""
     merged: dict[str, list[str]] = {}
     for scope in scopes:
         resource, _, actions = scope.rpartition(":")
@@ -112,7 +112,7 @@ def _merge_scopes(scopes: list[str]) -> list[str]:
             continue
         have = merged.setdefault(resource, [])
         have += [a for a in actions.split(",") if a and a not in have]
-    return [f"{r}:{','.join(a)}" if a else r for r, a in merged.items()]
+    return [f"{r}:{','.join(sorted(a))}" if a else r for r, a in merged.items()]
 
 
 def _parse_platform(text: str) -> tuple[str, str, str | None]:

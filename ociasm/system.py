@@ -16,6 +16,7 @@ from .assemble import AddedLayer
 from .config import CogConfig
 from .errors import OciasmError
 from .layers import apt, ldconfig, runsteps
+from .layers.dpkg import NotDebian
 from .layers.runsteps import ContainerStep
 from .progress import Progress
 from .secrets import SecretSource
@@ -126,11 +127,15 @@ class SystemLayers:
         """tini (the entrypoint), then the system packages."""
         added: list[AddedLayer] = []
         if not self.cog_base:
-            tini = self._packages(added, TINI, TINI_LINE, "tini")
+            try:
+                tini = self._packages(added, TINI, TINI_LINE, "tini")
+            except NotDebian as e:
+                self.progress.warn(f"no tini in the image: {e}; the image gets no ENTRYPOINT")
+                tini = []
             if tini is None:
                 self.progress.warn(f"no tini in the image: {apt.host_problem()} and no container can run; "
                                    "the image gets no ENTRYPOINT")
-            else:
+            elif tini:
                 added += tini
                 self.entrypoint = ENTRYPOINT
         packages = self.config.build.system_packages

@@ -17,6 +17,7 @@ import pytest
 
 from ociasm.image import StoredLayer
 from ociasm.layers import apt, dpkg
+from ociasm.layers.rootfs import MemoryReader
 from ociasm.layers.tarstream import Entry, write_layer
 from ociasm.progress import QuietProgress
 from ociasm.store import BlobStore
@@ -239,3 +240,25 @@ def test_signed_by_paths_point_into_the_private_root(tmp_path: Path) -> None:
 ])
 def test_script_classification(script: str, upgrade: bool, works: bool) -> None:
     assert dpkg._script_does_work(script, upgrade) is works
+
+
+def test_symlinked_keys_are_copied_as_files(tmp_path: Path) -> None:
+    """Ubuntu's trusted.gpg.d entries are links into /usr/share/keyrings."""
+    store = BlobStore(tmp_path / "store")
+    layer = write_layer(store, [
+        Entry("/usr/share/keyrings/ubuntu-archive-keyring.gpg", "file", data=b"KEY"),
+        Entry("/etc/apt/trusted.gpg.d/ubuntu-keyring-2018-archive.gpg", "symlink",
+              link="/usr/share/keyrings/ubuntu-archive-keyring.gpg"),
+        Entry("/etc/apt/trusted.gpg.d/relative.gpg", "symlink", link="../../../usr/share/keyrings/ubuntu-archive-keyring.gpg"),
+        Entry("/etc/apt/trusted.gpg.d/dangling.gpg", "symlink", link="/nowhere.gpg")])
+    reader = MemoryReader(apt._wanted).read([layer])
+    assert sorted(apt._linked_files(reader)) == [("etc/apt/trusted.gpg.d/relative.gpg", b"KEY"),
+                                                 ("etc/apt/trusted.gpg.d/ubuntu-keyring-2018-archive.gpg", b"KEY")]
+
+
+def test_a_base_without_dpkg_is_named(tmp_path: Path) -> None:
+    require_tools("apt-get", "apt-config", "dpkg-deb")
+    store = BlobStore(tmp_path / "store")
+    layers = [write_layer(store, [Entry("/etc/alpine-release", "file", data=b"3.19\n")])]
+    with pytest.raises(dpkg.NotDebian, match="no /var/lib/dpkg/status"):
+        apt.build(store, "k", layers, {}, apt.AptRequest(("tini",)), QuietProgress())

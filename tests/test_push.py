@@ -112,7 +112,8 @@ def small_layout(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Image]
     return make_layout(tmp_path_factory.mktemp("small"), 300_000)
 
 
-def test_second_push_sends_only_the_code_layer_and_a_new_repository_mounts_everything(hello: Path, proxy: Proxy):
+def test_second_push_sends_only_the_code_layer_and_a_new_repository_mounts_everything(hello: Path, proxy: Proxy,
+                                                                                     registry_factory):
     mirror = ("--registry-mirror", f"docker.io={proxy.host}", "--no-use-cog-base-image")
     ref = f"{proxy.host}/models/hello:v1"
     first = pushed(push(ref, *mirror, cwd=hello), ref)
@@ -141,6 +142,16 @@ def test_second_push_sends_only_the_code_layer_and_a_new_repository_mounts_every
     assert uploaded_digests(proxy) == {code2["digest"], doc2["config"]["digest"]}
     assert proxy.uploaded() == code2["size"] + doc2["config"]["size"] + len(raw2)
     assert not proxy.requests("GET", "/blobs/") and not any(BlobStore().has(l["digest"]) for l in base_layers)
+
+    # Another registry: the base layer streams from its registry into the upload, never stored.
+    other = registry_factory()
+    ref_other = f"{other.host}/models/hello:v2"
+    proxy.reset()
+    assert pushed(push(ref_other, *mirror, cwd=hello), ref_other) == second
+    assert [e.path for e in proxy.requests("GET", "/blobs/")] == \
+        [f"/v2/{base.REPOSITORY}/blobs/{layer['digest']}" for layer in base_layers]
+    assert not any(BlobStore().has(layer["digest"]) for layer in base_layers)
+    assert manifest(other.host, "models/hello", "v2")[1] == raw2
 
     proxy.reset()
     ref3 = f"{proxy.host}/elsewhere/hello:v2"
@@ -255,6 +266,8 @@ def test_push_needs_an_image_name(hello: Path, tmp_path: Path):
     assert "name the image to push it to" in error
     error = single_error(run_ociasm("push", "--from", f"oci:{tmp_path}", "127.0.0.1:1/x", cwd=tmp_path))
     assert error == f"error: OCI layout {tmp_path} has no index.json: give the directory of an OCI image layout"
+    error = single_error(run_ociasm("push", "127.0.0.1:1/x", "--output", "docker", cwd=tmp_path))
+    assert error == "error: --output is for build: push sends the image to IMAGE"
 
 
 # ---- TLS + htpasswd: the auth_registry session fixture -------------------------------------------
@@ -338,7 +351,7 @@ def test_push_auth_and_tls_failures_are_one_clear_line(small_layout, auth_regist
 @pytest.fixture
 def token_registry(registry_factory, tmp_path: Path):
     """A registry that wants bearer tokens from a loopback token service, behind the proxy."""
-    service = TokenService(tmp_path / "token", {"pusher": "s3cret"})
+    service = TokenService(tmp_path / "token", {"pusher": "s3cret", "reader": "r3ad"}, readers=frozenset({"reader"}))
     registry = registry_factory(auth=service.registry_auth())
     p = Proxy(registry.host)
     yield service, p
@@ -360,7 +373,7 @@ def test_bearer_tokens_are_asked_per_scope_and_mounts_read_their_source(small_la
     proc = push("--from", f"oci:{layout}", two, cwd=tmp_path)
     assert pushed(proc, two) == image.digest
     # A mount needs pull on its source as well as push here; the registry checks both.
-    assert ("repository:team/two:pull,push", "repository:team/one:pull") in {g.scopes for g in service.grants}
+    assert {"repository:team/two:pull,push", "repository:team/one:pull"} in [set(g.scopes) for g in service.grants]
     assert proc.stderr.count(": mounted from team/one") == 2  # the layer and the config
     assert proxy.uploaded() == len(image.manifest_bytes())
 
@@ -374,6 +387,11 @@ def test_bearer_tokens_are_asked_per_scope_and_mounts_read_their_source(small_la
     assert pushed(push("--from", f"oci:{big}", f"{proxy.host}/team/big:1", cwd=tmp_path),
                   f"{proxy.host}/team/big:1") == big_image.digest
     assert [e.status for e in proxy.requests("PATCH")][:2] == [401, 202] and len(service.grants) == 2
+
+    login(docker_config, proxy.host, "reader", "r3ad")
+    error = single_error(push("--from", f"oci:{layout}", f"{proxy.host}/team/three:1", cwd=tmp_path))
+    assert error == (f"error: registry {proxy.host} denied pushing to {proxy.host}/team/three:1: check the "
+                     f"repository name and that your login may push to it")
 
     login(docker_config, proxy.host, "pusher", "wrong")
     proc = push("--from", f"oci:{layout}", f"{proxy.host}/team/three:1", cwd=tmp_path)

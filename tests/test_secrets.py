@@ -52,7 +52,7 @@ def _project(tmp_path: Path) -> Path:
     (tmp_path / "cog.yaml").write_text(
         'build:\n  python_version: "3.11"\n  run:\n    - echo plain\n'
         '    - command: cat /run/secrets/tok > /dev/null\n      mounts:\n'
-        '        - {type: secret, id: tok, target: /run/secrets/tok}\n')
+        '        - {type: secret, id: tok, target: /run/secrets/tok}\n  pre_install:\n    - echo legacy\n')
     return tmp_path
 
 
@@ -60,8 +60,10 @@ def test_steps_are_written_in_cogs_form(tmp_path: Path) -> None:
     steps = run_steps(load_config(_project(tmp_path)))
     assert [s.line for s in steps] == [
         "RUN echo plain",
-        "RUN --mount=type=secret,id=tok,target=/run/secrets/tok cat /run/secrets/tok > /dev/null"]
-    assert [s.secrets for s in steps] == [(), ("tok",)]
+        "RUN --mount=type=secret,id=tok,target=/run/secrets/tok cat /run/secrets/tok > /dev/null",
+        "RUN echo legacy"]  # Cog appends the deprecated pre_install after run
+    assert [s.secrets for s in steps] == [(), ("tok",), ()]
+    assert steps[2].label == "build.pre_install[0]"
 
 
 def test_a_mounted_secret_must_be_given(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from ociasm.dockerignore import IgnoreMatcher
 from ociasm.layers import code, weights
 from ociasm.layers.tarstream import Entry
 from ociasm.progress import Progress, QuietProgress
+from ociasm.sinks.archive import stream_archive
 from ociasm.sinks.layout import write_layout
 from ociasm.store import BlobStore
 from realenv import require_tools
@@ -178,6 +179,15 @@ def test_bytes_that_do_not_match_the_recipe_never_complete_and_drop_it(tmp_path:
     bad_crc = replace(layer, crcs=(layer.crcs[0] ^ 1,))
     assert read_until_error(bad_crc)[1].endswith("adapter.bin changed after it was hashed; build again")
     assert weights.cached(store, group) is None
+
+
+def test_archives_trust_the_layers_own_check_and_still_fail(tmp_path: Path) -> None:
+    layer = weights.build(BlobStore(tmp_path / "cache"), plan(project(tmp_path / "p"))[1], QUIET)
+    wrong = replace(layer, descriptor=replace(layer.descriptor, digest="sha256:" + "0" * 64))
+    # The archive no longer hashes it a second time: the layer's own check (final blocks held
+    # back, see above) is what stops it.
+    with pytest.raises(FileChanged, match="no longer matches"):
+        stream_archive(make_image([wrong]), io.BytesIO(), ["x:1"], oci_layout=False, progress=QUIET)
 
 
 def test_oci_layout_keeps_existing_weights_blobs(tmp_path: Path, monkeypatch) -> None:
