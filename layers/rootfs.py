@@ -17,7 +17,7 @@ import tarfile
 from pathlib import Path
 from typing import Callable, Iterable
 
-from ociasm.base import _open_layer as open_layer
+from ociasm.base import open_layer
 from ociasm.errors import OciasmError
 from ociasm.image import Layer
 

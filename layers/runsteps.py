@@ -36,7 +36,7 @@ from ociasm.secrets import SecretSource
 from ociasm.sinks.daemon import engine_available, load
 from ociasm.store import BlobStore
 
-from .tarstream import COPY_CHUNK, _GzipHashingSink
+from .tarstream import COPY_CHUNK, GzipHashingSink
 
 RECIPE_VERSION = 1
 STAGE_REPOSITORY = "ociasm-stage"
@@ -172,7 +172,7 @@ def _ingest_layer(store: BlobStore, stream: IO[bytes], wanted: set[str]) -> Stor
     diff_id = ""
     try:
         with store.writer() as blob:
-            sink = _GzipHashingSink(blob)
+            sink = GzipHashingSink(blob)
             while chunk := stream.read(COPY_CHUNK):
                 sink.write(chunk)
             sink.close()

@@ -54,7 +54,7 @@ class Entry:
     size: int | None = None        # expected size of `source` (detects a file changing under us)
 
 
-class _GzipHashingSink:
+class GzipHashingSink:
     """File-like sink for tarfile: hashes tar bytes, gzips them, hands the result to the store."""
 
     def __init__(self, blob: BlobWriter) -> None:
@@ -72,13 +72,18 @@ class _GzipHashingSink:
         self.blob.write(self._gzip.flush())
 
 
+# A parent listed in a layer replaces the lower layer's directory metadata, so parents carry the
+# modes every Debian/Ubuntu/python base gives these directories; all others are 0755.
+_FHS_DIR_MODES = {"/root": 0o700, "/tmp": 0o1777, "/var/tmp": 0o1777}
+
+
 def _with_parents(entries: list[Entry]) -> list[Entry]:
-    """Add a 0755 directory entry for every parent that is not listed, then sort by path."""
+    """Add a directory entry for every parent that is not listed, then sort by path."""
     by_path = {e.path: e for e in entries}
     for entry in entries:
-        for parent in PurePosixPath(entry.path).parents:
-            if str(parent) != "/" and str(parent) not in by_path:
-                by_path[str(parent)] = Entry(str(parent), "dir", 0o755)
+        for parent in map(str, PurePosixPath(entry.path).parents):
+            if parent != "/" and parent not in by_path:
+                by_path[parent] = Entry(parent, "dir", _FHS_DIR_MODES.get(parent, 0o755))
     return [by_path[p] for p in sorted(by_path)]
 
 
@@ -134,7 +139,7 @@ def write_layer(store: BlobStore, entries: list[Entry], *, mtime: int | None = N
     """Write `entries` as a gzip tar layer into `store` and return it."""
     mtime = source_date_epoch() if mtime is None else mtime
     with store.writer() as blob:
-        sink = _GzipHashingSink(blob)
+        sink = GzipHashingSink(blob)
         with tarfile.open(fileobj=sink, mode="w|", format=tarfile.GNU_FORMAT,  # type: ignore[arg-type]
                           bufsize=COPY_CHUNK) as tar:
             for entry in _with_parents(entries):

@@ -44,7 +44,7 @@ class BaseImage:
 
 
 @contextmanager
-def _open_layer(layer: StoredLayer) -> Iterator[BinaryIO]:
+def open_layer(layer: StoredLayer) -> Iterator[BinaryIO]:
     """The layer's uncompressed tar stream."""
     media = layer.descriptor.media_type
     with layer.open() as raw:
@@ -71,7 +71,7 @@ def _scan(layers: tuple[StoredLayer, ...], version: str) -> tuple[set[str], str 
     dpkg_status: str | None = None
     links: dict[str, str] = {}
     for layer in layers:
-        with _open_layer(layer) as stream, tarfile.open(fileobj=stream, mode="r|*") as tar:
+        with open_layer(layer) as stream, tarfile.open(fileobj=stream, mode="r|*") as tar:
             for member in tar:
                 name = posixpath.normpath(member.name.lstrip("./") or ".")
                 base = posixpath.basename(name)

@@ -106,3 +106,12 @@ def test_file_that_changes_size_is_detected(tmp_path: Path) -> None:
     (project / "predict.py").write_text("grown since the scan\n")
     with pytest.raises(OciasmError, match="changed while the image was being built"):
         code.build(store, code.selector(facts, None), entries, None)
+
+
+def test_parents_keep_the_modes_bases_give_them(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path / "store")
+    layer = write_layer(store, [Entry("/root/.local/bin/tool", "file", data=b"x"),
+                                Entry("/tmp/x", "file", data=b"y")])
+    members = _members(store, layer.descriptor.digest)
+    assert members["root"].mode == 0o700 and members["tmp"].mode == 0o1777
+    assert members["root/.local"].mode == 0o755
