@@ -189,13 +189,16 @@ def plan(request: BuildRequest, store: BlobStore, progress: Progress) -> dict:
         schema = prepared.schema.for_cog(deps.cog_version if deps else "") if prepared.schema else None
         key = code_layer.selector(code_facts, _schema_bytes(schema))
         code_cached = not request.no_cache and code_layer.cached(store, key) is not None
-    layers = [] if interpreter is None else [
+    before, after = system.planned(config, chosen.cog_base)
+    layers = [PlannedLayer(name, inputs, None) for name, inputs in before]
+    layers += [] if interpreter is None else [
         PlannedLayer("python", {"version": interpreter.version, "url": interpreter.url},
                      not request.no_cache and python_layer.cached(
                          store, python_layer.recipe_key(interpreter)) is not None)]
     layers += [
         PlannedLayer("dependencies", deps_inputs,
                      None if facts is None else (not request.no_cache and deps is not None)),
+        *(PlannedLayer(name, inputs, None) for name, inputs in after),
         *(PlannedLayer(f"weights {g.rel}", {"files": len(g.files), "bytes": g.size},
                        not request.no_cache and weights_layer.cached(store, g) is not None) for g in groups),
         PlannedLayer("code", {"files": sum(e.kind == "file" for e in entries),

@@ -64,6 +64,19 @@ def check(config: CogConfig, secrets: tuple[SecretSource, ...]) -> None:
         runsteps.require_container(steps, _where(config), runsteps.container_problem())
 
 
+def planned(config: CogConfig, cog_base: bool) -> tuple[list[tuple[str, dict]], list[tuple[str, dict]]]:
+    """For `plan`: the (name, inputs) of the layers made before and after the dependencies.
+    Whether they are cached depends on the layers below them, known only to a build."""
+    before = [] if cog_base else [("tini", {"packages": list(TINI.packages)})]
+    if packages := config.build.system_packages:
+        before.append(("system_packages", {"packages": list(packages),
+                                           "where": "container" if apt.host_problem() else "host"}))
+    after = [] if cog_base else [("ldconfig", {"conf": "/etc/ld.so.conf.d/cog.conf"})]
+    after += [(step.label, {"command": step.command, "secrets": list(step.secrets), "where": "container"})
+              for step in run_steps(config)]
+    return before, after
+
+
 # Set after the RUN steps in Cog's Dockerfile, so the steps never see them.
 _LATER_ENV = ("COG_PREDICT_TYPE_STUB=", "COG_TRAIN_TYPE_STUB=", "COG_MAX_CONCURRENCY=")
 
