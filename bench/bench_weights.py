@@ -14,8 +14,9 @@ bytes sent to the engine, BuildKit's steps, and weights ingest next to hashlib.s
 
 Cold means: ociasm with the base already in its store and uv's wheel cache warm (its layer records
 and the engine's image removed); BuildKit with the base in the engine, the wheels downloaded on the
-host, its build cache pruned. Needs the engine, docker-registry and skopeo (scripts/setup-env.sh),
-GNU time, and disk for about 5x the largest size (BuildKit keeps several copies of the weights).
+host, its build cache pruned (`docker builder prune -af`: the engine's whole BuildKit cache).
+Needs the engine, docker-registry and skopeo (scripts/setup-env.sh), GNU time, and disk for about
+5x the largest size (BuildKit keeps several copies of the weights; `--no-buildkit` needs 3x).
 """
 
 from __future__ import annotations
@@ -261,6 +262,7 @@ def main() -> int:
             print(report, flush=True)
             if cog:
                 cog.clean()
+                subprocess.run([DOCKER, "rmi", "-f", cog.helper], capture_output=True)
             ociasm.clean()
             shutil.rmtree(project)
     finally:

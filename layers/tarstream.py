@@ -77,7 +77,7 @@ class GzipHashingSink:
 _FHS_DIR_MODES = {"/root": 0o700, "/tmp": 0o1777, "/var/tmp": 0o1777}
 
 
-def _with_parents(entries: list[Entry]) -> list[Entry]:
+def with_parents(entries: list[Entry]) -> list[Entry]:
     """Add a directory entry for every parent that is not listed, then sort by path."""
     by_path = {e.path: e for e in entries}
     for entry in entries:
@@ -87,7 +87,7 @@ def _with_parents(entries: list[Entry]) -> list[Entry]:
     return [by_path[p] for p in sorted(by_path)]
 
 
-def _tarinfo(entry: Entry, mtime: int) -> tarfile.TarInfo:
+def tarinfo(entry: Entry, mtime: int) -> tarfile.TarInfo:
     info = tarfile.TarInfo(entry.path.lstrip("/"))
     info.mtime, info.mode = mtime, entry.mode
     info.uid = info.gid = 0
@@ -142,8 +142,8 @@ def write_layer(store: BlobStore, entries: list[Entry], *, mtime: int | None = N
         sink = GzipHashingSink(blob)
         with tarfile.open(fileobj=sink, mode="w|", format=tarfile.GNU_FORMAT,  # type: ignore[arg-type]
                           bufsize=COPY_CHUNK) as tar:
-            for entry in _with_parents(entries):
-                info = _tarinfo(entry, mtime)
+            for entry in with_parents(entries):
+                info = tarinfo(entry, mtime)
                 if entry.kind != "file":
                     tar.addfile(info)
                 elif entry.data is not None:

@@ -36,7 +36,7 @@ from ociasm.progress import Progress
 from ociasm.store import BlobStore
 
 from .code import SRC
-from .tarstream import Entry, _tarinfo, _with_parents, source_date_epoch
+from .tarstream import Entry, tarinfo, with_parents, source_date_epoch
 
 RECIPE_VERSION = 1
 KIND = "weights"
@@ -122,7 +122,7 @@ def groups(entries: list[Entry]) -> list[Group]:
     planned = []
     for rel in find(entries):
         top = f"{SRC}/{rel}"
-        chosen = _with_parents([e for e in entries if _under(e.path, top)])
+        chosen = with_parents([e for e in entries if _under(e.path, top)])
         members = tuple(Member(e, FileStat.of(e.source) if e.kind == "file" and e.source else None)
                         for e in chosen)
         planned.append(Group(rel, members, mtime))
@@ -188,7 +188,7 @@ def _body(group: Group, on_file: Callable[[int, int], None],
     buf = memoryview(bytearray(CHUNK))
     index = 0
     for member in group.members:
-        info = _tarinfo(member.entry, group.mtime)
+        info = tarinfo(member.entry, group.mtime)
         if member.stat is not None:
             info.size = member.stat.size
         yield info.tobuf(tarfile.GNU_FORMAT, "utf-8", "surrogateescape")
