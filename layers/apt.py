@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import json
 import os
 import posixpath
 import re
@@ -36,7 +35,8 @@ from ociasm.store import BlobStore
 from . import dpkg
 from .dpkg import NeedsContainer
 from .rootfs import MemoryReader
-from .tarstream import Entry, source_date_epoch, write_layer
+from . import recipe
+from .tarstream import Entry, write_layer
 
 RECIPE_VERSION = 1
 # Package lists younger than this are used as they are: tini and system_packages share one update.
@@ -77,19 +77,12 @@ def host_problem() -> str | None:
 
 
 def recipe_key(lower: list[Layer], request: AptRequest) -> str:
-    inputs = {"v": RECIPE_VERSION, "below": [l.diff_id for l in lower], **request.key_inputs(),
-              "mtime": source_date_epoch()}
-    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+    return recipe.key(v=RECIPE_VERSION, below=[l.diff_id for l in lower], **request.key_inputs())
 
 
 def cached(store: BlobStore, key: str) -> AptLayer | None:
-    record = store.get_meta("apt", key)
-    if record is None:
-        return None
-    if record["layer"] is None:
-        return AptLayer(None, ())
-    layer = StoredLayer.from_json(record["layer"], store)
-    return AptLayer(layer, tuple(record["installed"])) if store.has(layer.descriptor.digest) else None
+    hit = recipe.cached_layer(store, "apt", key)
+    return AptLayer(hit[0], tuple(hit[1]["installed"])) if hit else None
 
 
 def _wanted(path: str) -> bool:
@@ -261,7 +254,7 @@ def build(store: BlobStore, key: str, lower: list[Layer], image_config: dict, re
         progress.step(f"{request.source}: resolving {' '.join(request.packages)} with apt")
         planned = apt.plan(request.packages, progress.warn)
         if not planned and not request.links:
-            store.put_meta("apt", key, {"layer": None, "installed": []})
+            recipe.remember(store, "apt", key, None, installed=[])
             return AptLayer(None, ())
         debs = [dpkg.read_deb(path) for path in apt.download(request.packages, planned)]
         if reasons := dpkg.container_reasons(debs, db, {p.name for p in planned if p.replaces}):
@@ -285,5 +278,5 @@ def build(store: BlobStore, key: str, lower: list[Layer], image_config: dict, re
         entries += [dpkg.whiteout_entry(p) for p in sorted(dpkg.removed(db, debs, install.result, install.resolve))]
         layer = write_layer(store, entries)
     installed = tuple(f"{p.name}={p.version}" for p in planned)
-    store.put_meta("apt", key, {"layer": layer.to_json(), "installed": list(installed)})
+    recipe.remember(store, "apt", key, layer, installed=list(installed))
     return AptLayer(layer, installed)

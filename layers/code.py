@@ -9,7 +9,6 @@ unchanged project straight to its cached layer, so a no-op rebuild costs one sta
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import stat
 from pathlib import Path
@@ -20,9 +19,10 @@ from ociasm.errors import OciasmError
 from ociasm.image import StoredLayer
 from ociasm.store import BlobStore
 
-from .tarstream import Entry, normal_mode, source_date_epoch, write_layer
+from . import recipe
+from .tarstream import Entry, normal_mode, write_layer
 
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 SRC = "/src"
 SCHEMA_PATH = "/src/.cog/openapi_schema.json"
 
@@ -77,17 +77,13 @@ def scan(project_dir: Path, ignore: IgnoreMatcher, exclude: frozenset[str] = fro
 
 
 def selector(facts: list[tuple], schema: bytes | None) -> str:
-    inputs = {"v": RECIPE_VERSION, "facts": facts, "mtime": source_date_epoch(),
-              "schema": hashlib.sha256(schema).hexdigest() if schema is not None else None}
-    return hashlib.sha256(json.dumps(inputs).encode()).hexdigest()
+    return recipe.key(v=RECIPE_VERSION, facts=facts,
+                      schema=hashlib.sha256(schema).hexdigest() if schema is not None else None)
 
 
 def cached(store: BlobStore, key: str) -> StoredLayer | None:
-    record = store.get_meta("code", key)
-    if record is None:
-        return None
-    layer = StoredLayer.from_json(record, store)
-    return layer if store.has(layer.descriptor.digest) else None
+    hit = recipe.cached_layer(store, "code", key)
+    return hit[0] if hit else None
 
 
 def build(store: BlobStore, key: str, entries: list[Entry], schema: bytes | None,
@@ -96,5 +92,5 @@ def build(store: BlobStore, key: str, entries: list[Entry], schema: bytes | None
     if schema is not None:
         extra.append(Entry(SCHEMA_PATH, "file", 0o644, data=schema))
     layer = write_layer(store, [*entries, *extra], progress_advance=advance)
-    store.put_meta("code", key, layer.to_json())
+    recipe.remember(store, "code", key, layer)
     return layer

@@ -10,7 +10,6 @@ The layer is cached by the hash of everything that decides its contents.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -23,7 +22,8 @@ from ociasm.errors import OciasmError
 from ociasm.image import StoredLayer
 from ociasm.store import BlobStore
 
-from .tarstream import Entry, normal_mode, source_date_epoch, write_layer
+from . import recipe
+from .tarstream import Entry, normal_mode, write_layer
 
 RECIPE_VERSION = 1
 # Variables that change what uv resolves; they are part of the cache key.
@@ -75,21 +75,15 @@ def _file_digest(path: Path) -> str:
 def recipe_key(target: PythonTarget, requirements: list[str], sdk_version: str | None) -> str:
     """Hash of every input that decides the layer's bytes."""
     local = {line: _file_digest(Path(line)) for line in requirements if os.path.isabs(line)}
-    inputs = {
-        "v": RECIPE_VERSION, "target": target.__dict__, "requirements": requirements,
-        "local": local, "cog": cog_requirement(sdk_version),
-        "env": {k: os.environ.get(k) for k in _UV_ENV}, "mtime": source_date_epoch(),
-    }
-    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+    return recipe.key(v=RECIPE_VERSION, target=target.__dict__, requirements=requirements, local=local,
+                      cog=cog_requirement(sdk_version), env={k: os.environ.get(k) for k in _UV_ENV})
 
 
 def cached(store: BlobStore, key: str) -> DepsLayer | None:
-    record = store.get_meta("deps", key)
-    if record is None:
+    hit = recipe.cached_layer(store, "deps", key)
+    if hit is None or hit[0] is None:
         return None
-    layer = StoredLayer.from_json(record["layer"], store)
-    if not store.has(layer.descriptor.digest):
-        return None
+    layer, record = hit
     return DepsLayer(layer, record["pip_freeze"], record["cog_version"])
 
 
@@ -166,6 +160,5 @@ def build(store: BlobStore, key: str, target: PythonTarget, requirements: list[s
         _resolve(target, requirements, sdk_version, site, source)
         pip_freeze, cog_version = _freeze(site)
         layer = write_layer(store, _entries(site, target))
-    store.put_meta("deps", key, {"layer": layer.to_json(), "pip_freeze": pip_freeze,
-                                 "cog_version": cog_version})
+    recipe.remember(store, "deps", key, layer, pip_freeze=pip_freeze, cog_version=cog_version)
     return DepsLayer(layer, pip_freeze, cog_version)

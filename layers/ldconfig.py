@@ -12,8 +12,6 @@ cog.conf, the new cache and any soname link ldconfig made or changed.
 from __future__ import annotations
 
 import fnmatch
-import hashlib
-import json
 import os
 import posixpath
 import re
@@ -27,7 +25,8 @@ from ociasm.image import Layer, StoredLayer
 from ociasm.store import BlobStore
 
 from .rootfs import TreeReader
-from .tarstream import Entry, source_date_epoch, write_layer
+from . import recipe
+from .tarstream import Entry, write_layer
 
 RECIPE_VERSION = 1
 COG_CONF = "etc/ld.so.conf.d/cog.conf"
@@ -50,17 +49,13 @@ def _ldconfig() -> str:
 def recipe_key(lower: list[Layer]) -> str:
     """The layer depends on every layer below it and on the ldconfig that writes the cache."""
     version = subprocess.run([_ldconfig(), "--version"], capture_output=True, text=True).stdout
-    inputs = {"v": RECIPE_VERSION, "below": [l.diff_id for l in lower],
-              "ldconfig": version.splitlines()[0] if version else "", "mtime": source_date_epoch()}
-    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+    return recipe.key(v=RECIPE_VERSION, below=[l.diff_id for l in lower],
+                      ldconfig=version.splitlines()[0] if version else "")
 
 
 def cached(store: BlobStore, key: str) -> StoredLayer | None:
-    record = store.get_meta("ldconfig", key)
-    if record is None:
-        return None
-    layer = StoredLayer.from_json(record, store)
-    return layer if store.has(layer.descriptor.digest) else None
+    hit = recipe.cached_layer(store, "ldconfig", key)
+    return hit[0] if hit else None
 
 
 def _wanted(path: str) -> bool:
@@ -102,5 +97,5 @@ def build(store: BlobStore, key: str, lower: list[Layer]) -> StoredLayer:
         entries += [Entry("/" + path, "symlink", link=target) for path, target in sorted(_links(root).items())
                     if tree.symlinks.get(path) != target]
         layer = write_layer(store, entries)
-    store.put_meta("ldconfig", key, layer.to_json())
+    recipe.remember(store, "ldconfig", key, layer)
     return layer

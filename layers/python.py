@@ -14,7 +14,6 @@ archive outright (its file name must carry the version: cpython-3.11.14+...).
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import posixpath
 import re
@@ -32,7 +31,8 @@ from ociasm.progress import Progress
 from ociasm.store import CHUNK, BlobStore
 
 from .deps import PythonTarget
-from .tarstream import Entry, normal_mode, source_date_epoch, write_layer
+from . import recipe
+from .tarstream import Entry, normal_mode, write_layer
 
 RECIPE_VERSION = 1
 RELEASES = "https://github.com/astral-sh/python-build-standalone/releases/download"
@@ -103,16 +103,12 @@ def distribution(minor: str) -> Distribution:
 
 def recipe_key(dist: Distribution) -> str:
     """The archive's bytes (not where they came from) and where they go decide the layer."""
-    inputs = {"v": RECIPE_VERSION, "sha256": dist.sha256, "prefix": dist.prefix, "mtime": source_date_epoch()}
-    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+    return recipe.key(v=RECIPE_VERSION, sha256=dist.sha256, prefix=dist.prefix)
 
 
 def cached(store: BlobStore, key: str) -> StoredLayer | None:
-    record = store.get_meta("python", key)
-    if record is None:
-        return None
-    layer = StoredLayer.from_json(record["layer"], store)
-    return layer if store.has(layer.descriptor.digest) else None
+    hit = recipe.cached_layer(store, "python", key)
+    return hit[0] if hit else None
 
 
 def _download(dist: Distribution, dest: Path, progress: Progress) -> None:
@@ -193,7 +189,7 @@ def build(store: BlobStore, key: str, dist: Distribution, progress: Progress) ->
         _download(dist, archive, progress)
         root = _unpack(archive, Path(scratch) / "tree", dist)
         layer = write_layer(store, _entries(root, dist))
-    store.put_meta("python", key, {"layer": layer.to_json(), "url": dist.url})
+    recipe.remember(store, "python", key, layer, url=dist.url)
     return layer
 
 
