@@ -7,7 +7,6 @@ import hashlib
 import io
 import json
 import os
-import shutil
 import socket
 import subprocess
 import tarfile
@@ -17,6 +16,8 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+
+from realenv import require_tools
 
 from ociasm.errors import DigestMismatch, RegistryError
 from ociasm.image import DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST, Descriptor
@@ -370,11 +371,7 @@ def test_index_platform_selection(fake):
 # ---- against the real docker-registry ---------------------------------------------------------
 
 def _need_real_tools() -> None:
-    missing = [t for t in ("docker-registry", "skopeo") if shutil.which(t) is None]
-    if missing:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI needs {', '.join(missing)} for the real-registry tests")
-        pytest.skip(f"{', '.join(missing)} not installed")
+    require_tools("docker-registry", "skopeo")
 
 
 def _gzip_tar(files: dict[str, bytes]) -> tuple[bytes, str]:
