@@ -199,3 +199,14 @@ def test_a_layer_the_engine_turns_out_to_lack_is_sent_on_a_retry(tmp_path, tag, 
     info = json.loads(subprocess.run([engine.DOCKER, "image", "inspect", tag], check=True,
                                      capture_output=True).stdout)[0]
     assert info["RootFS"]["Layers"] == image.diff_ids()
+
+
+@pytest.mark.real
+def test_an_image_the_engine_already_has_is_not_sent_again(tmp_path, tag):
+    store = BlobStore(tmp_path)
+    image = make_image([add_layer(store, {"id.txt": uuid.uuid4().bytes})])
+    first = load(image, [tag], QUIET)
+    assert first.sent_bytes > 0 and image_id(tag) == image.config_descriptor().digest
+    again = load(image, [tag], QUIET)
+    assert again.sent_bytes == 0 and again.sent_layers == () and again.skipped_layers == 1
+    assert image_id(tag) == image.config_descriptor().digest

@@ -9,7 +9,8 @@ has, so those files are left out of the archive. Which chains it has is asked of
 itself: the layers of the image the tag names now (`GET /images/<tag>/json`), i.e. the previous
 build. A code-only rebuild sends the code layer and the config, not the weights. Should the
 engine still miss a left-out layer (the old image was removed meanwhile), the load is retried
-once with every layer.
+once with every layer. An image the tag already names (same image ID, i.e. config digest: a
+no-op rebuild) is not sent at all.
 """
 
 from __future__ import annotations
@@ -113,20 +114,26 @@ def chain_ids(diff_ids: list[str]) -> list[str]:
     return chains
 
 
-def engine_diff_ids(tag: str, docker_host: str | None = None) -> list[str]:
-    """The layers (diff_ids) of the image `tag` names in the engine; [] when none or unknown."""
+def engine_image(tag: str, docker_host: str | None = None) -> dict:
+    """What the engine knows of the image `tag` names (`docker image inspect`); {} when none or unknown."""
     addr = _host(docker_host)
     conn = _connection(addr, CONNECT_TIMEOUT)
     try:
         conn.request("GET", f"/images/{urllib.parse.quote(tag, safe='/:@')}/json")
         response = conn.getresponse()
         body = response.read()
-        layers = json.loads(body).get("RootFS", {}).get("Layers") if response.status == 200 else []
-    except (OSError, http.client.HTTPException, ValueError, AttributeError):
-        return []  # the load itself will say what is wrong with the engine
+        info = json.loads(body) if response.status == 200 else {}
+    except (OSError, http.client.HTTPException, ValueError):
+        return {}  # the load itself will say what is wrong with the engine
     finally:
         conn.close()
-    return [l for l in layers or [] if isinstance(l, str)]
+    return info if isinstance(info, dict) else {}
+
+
+def engine_diff_ids(info: dict) -> list[str]:
+    """The layers (diff_ids) of an image the engine described."""
+    layers = (info.get("RootFS") or {}).get("Layers") or []
+    return [l for l in layers if isinstance(l, str)]
 
 
 def present_layers(image: Image, engine_layers: list[str]) -> frozenset[str]:
@@ -142,7 +149,11 @@ def present_layers(image: Image, engine_layers: list[str]) -> frozenset[str]:
 def load(image: Image, repo_tags: list[str], progress: Progress,
          docker_host: str | None = None) -> LoadResult:
     """Load the image, leaving out the layers the engine already has under the first tag."""
-    skip = present_layers(image, engine_diff_ids(repo_tags[0], docker_host))
+    known = engine_image(repo_tags[0], docker_host)
+    if known.get("Id") == image.config_descriptor().digest:  # the engine's image ID is the config digest
+        progress.step(f"{repo_tags[0]} is already in the Docker engine: nothing to load")
+        return LoadResult(0, (), len({d.digest for d in image.layer_descriptors()}))
+    skip = present_layers(image, engine_diff_ids(known))
     try:
         return _load(image, repo_tags, progress, docker_host, skip)
     except EngineRefused as refused:
