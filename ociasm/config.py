@@ -18,6 +18,7 @@ from typing import Callable, Iterable
 import yaml
 
 from ociasm.errors import OciasmError
+from ociasm.reference import Reference
 
 MIN_PYTHON = (3, 10)
 MIN_PYTHON_FOR_CONCURRENCY = (3, 11)
@@ -46,12 +47,6 @@ _NEWLINE_IN_RUN = ("One of the commands in 'run' contains a new line, which won'
 
 # PEP 440 public versions, enough to refuse what pip would refuse for `cog==<sdk_version>`.
 _PEP440 = re.compile(r"v?\d+(\.\d+)*((a|b|rc)\d+)?(\.post\d+)?(\.dev\d+)?", re.IGNORECASE)
-
-# Image repository names as go-containerregistry accepts them (host[:port]/path, lowercase path).
-_HOST = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::\d+)?/)"
-_PATH = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
-_REPOSITORY = re.compile(f"{_HOST}?{_PATH}")
-_REFERENCE = re.compile(f"{_HOST}?{_PATH}(?::[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})?(?:@[a-z0-9]+:[a-f0-9]+)?")
 
 _NULL = "tag:yaml.org,2002:null"
 _BOOL = "tag:yaml.org,2002:bool"
@@ -498,13 +493,14 @@ def _environment(doc: _Doc, node: yaml.Node) -> list[tuple[str, str]]:
 
 
 def _model(doc: _Doc, line: int, model: str) -> None:
-    if _REPOSITORY.fullmatch(model):
-        return
-    if _REFERENCE.fullmatch(model):
-        doc.invalid(line, "model", "must be a bare repository — tags and digests are not allowed", model)
-    else:
+    try:
+        ref = Reference.parse(model)
+    except OciasmError:
         doc.invalid(line, "model", "invalid repository: use lowercase letters, digits and . _ - / "
                                    "(with an optional registry host first)", model)
+        return
+    if ref.digest or ":" in model.rpartition("/")[2]:
+        doc.invalid(line, "model", "must be a bare repository — tags and digests are not allowed", model)
 
 
 def load_config(project_dir: Path, filename: str = "cog.yaml",
