@@ -14,22 +14,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import base as base_image
-from . import system
-from . import gpu
+from . import gpu, system
 from .assemble import AddedLayer, assemble, cog_env, cog_labels
 from .config import CogConfig, load_config, reject_unsupported
-from .requirements import requirement_lines
 from .dockerignore import IgnoreMatcher
 from .errors import OciasmError
 from .image import Image, StoredLayer
 from .layers import code as code_layer
-from .layers.tarstream import Entry
 from .layers import deps as deps_layer
-from .layers import weights as weights_layer
 from .layers import python as python_layer
+from .layers import weights as weights_layer
+from .layers.tarstream import Entry
 from .progress import Progress
 from .reference import Reference
 from .registry import RegistryClient
+from .requirements import requirement_lines
 from .schema import generate_schema, load_schema_file, schema_override
 from .secrets import SecretSource, parse_secrets
 from .store import BlobStore
