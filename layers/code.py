@@ -27,12 +27,8 @@ SRC = "/src"
 SCHEMA_PATH = "/src/.cog/openapi_schema.json"
 
 
-def scan(project_dir: Path, ignore: IgnoreMatcher, exclude: frozenset[str] = frozenset()
-         ) -> tuple[list[Entry], list[tuple]]:
-    """Entries for the project and the stat facts that make up the cache selector.
-
-    `exclude` holds project-relative paths left out on top of .dockerignore (e.g. weights).
-    """
+def scan(project_dir: Path, ignore: IgnoreMatcher) -> tuple[list[Entry], list[tuple]]:
+    """Entries for the project and the stat facts that make up the cache selector."""
     entries: list[Entry] = []
     facts: list[tuple] = []
 
@@ -44,7 +40,7 @@ def scan(project_dir: Path, ignore: IgnoreMatcher, exclude: frozenset[str] = fro
                               "fix its permissions or add it to .dockerignore") from None
         for child in children:
             rel = f"{rel_dir}/{child.name}" if rel_dir else child.name
-            if rel == ".cog" or rel in exclude:
+            if rel == ".cog":
                 continue
             excluded = ignore.ignored(rel)
             st = child.stat(follow_symlinks=False)
@@ -74,6 +70,14 @@ def scan(project_dir: Path, ignore: IgnoreMatcher, exclude: frozenset[str] = fro
 
     walk(project_dir, "")
     return entries, facts
+
+
+def without(entries: list[Entry], facts: list[tuple], excluded: frozenset[str]
+            ) -> tuple[list[Entry], list[tuple]]:
+    """A scan minus project paths that go in other layers (weights), and everything below them."""
+    def kept(rel: str) -> bool:
+        return not any(rel == e or rel.startswith(e + "/") for e in excluded)
+    return [e for e in entries if kept(e.path[len(SRC) + 1:])], [f for f in facts if kept(f[0])]
 
 
 def selector(facts: list[tuple], schema: bytes | None) -> str:

@@ -142,7 +142,7 @@ def _scan(request: BuildRequest, config: CogConfig
     entries, facts = code_layer.scan(config.project_dir, ignore)
     groups = weights_layer.groups(entries) if request.separate_weights else []
     if groups:
-        entries, facts = code_layer.scan(config.project_dir, ignore, exclude=frozenset(g.rel for g in groups))
+        entries, facts = code_layer.without(entries, facts, frozenset(g.rel for g in groups))
     return groups, entries, facts
 
 

@@ -20,7 +20,7 @@ def unavailable(reason: str) -> None:
     """Fail under CI, skip elsewhere: a real component the test needs is missing."""
     if IN_CI:
         pytest.fail(f"{reason} (CI=true: .ci/run must provide it)", pytrace=False)
-    pytest.skip(reason)
+    pytest.skip(reason)  # outside CI only: under CI=true the line above failed the test
 
 
 def require_tools(*tools: str) -> None:

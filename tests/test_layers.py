@@ -115,3 +115,15 @@ def test_parents_keep_the_modes_bases_give_them(tmp_path: Path) -> None:
     members = _members(store, layer.descriptor.digest)
     assert members["root"].mode == 0o700 and members["tmp"].mode == 0o1777
     assert members["root/.local"].mode == 0o755
+
+
+def test_without_drops_paths_that_go_in_other_layers(tmp_path: Path) -> None:
+    project = _project(tmp_path / "proj")
+    (project / "subdir").mkdir()
+    (project / "subdir" / "x.txt").write_text("kept\n")
+    entries, facts = code.scan(project, IgnoreMatcher.for_project(project))
+    kept_entries, kept_facts = code.without(entries, facts, frozenset({"sub", "run.sh"}))
+    paths = {e.path for e in kept_entries}
+    assert "/src/sub" not in paths and "/src/sub/data.txt" not in paths and "/src/run.sh" not in paths
+    assert {"/src/subdir/x.txt", "/src/predict.py"} <= paths         # a prefix is not a parent
+    assert {f[0] for f in kept_facts} == {e.path[len("/src/"):] for e in kept_entries}
