@@ -9,15 +9,15 @@ The layer is cached by the hash of everything that decides its contents.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 
+from ociasm.digestcache import FileStat
 from ociasm.errors import OciasmError
 from ociasm.image import StoredLayer
 from ociasm.store import BlobStore
@@ -64,17 +64,11 @@ def cog_requirement(sdk_version: str | None) -> tuple[str, bool]:
     return f"cog=={sdk_version}", pre
 
 
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def recipe_key(target: PythonTarget, requirements: list[str], sdk_version: str | None) -> str:
     """Hash of every input that decides the layer's bytes."""
-    local = {line: _file_digest(Path(line)) for line in requirements if os.path.isabs(line)}
+    # Local artifacts (a wheel may be GBs) count by their stat, ctime included (no tool sets it
+    # back), not their bytes: a no-op rebuild must not read them.
+    local = {line: astuple(FileStat.of(line)) for line in requirements if os.path.isabs(line)}
     return recipe.key(v=RECIPE_VERSION, target=target.__dict__, requirements=requirements, local=local,
                       cog=cog_requirement(sdk_version), env={k: os.environ.get(k) for k in _UV_ENV})
 
