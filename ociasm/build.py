@@ -181,25 +181,21 @@ def plan(request: BuildRequest, store: BlobStore, progress: Progress) -> dict:
     if facts is not None:
         target = deps_layer.PythonTarget(**facts)
         deps_inputs.update(site_dir=target.site_dir, platform=target.platform)
-        deps = None if request.no_cache else deps_layer.cached(
-            store, deps_layer.recipe_key(target, prepared.requirements, config.build.sdk_version))
+        deps = _deps_lookup(request, prepared, store, target)[1]
     code_cached: bool | None = None
     if deps is not None or prepared.schema is None or not prepared.schema.generated:
         schema = prepared.schema.for_cog(deps.cog_version if deps else "") if prepared.schema else None
-        key = code_layer.selector(code_facts, _schema_bytes(schema))
-        code_cached = not request.no_cache and code_layer.cached(store, key) is not None
+        code_cached = _code_lookup(request, store, code_facts, _schema_bytes(schema))[1] is not None
     before, after = system.planned(config, chosen.cog_base)
     layers = [PlannedLayer(name, inputs, None) for name, inputs in before]
     layers += [] if interpreter is None else [
         PlannedLayer("python", {"version": interpreter.version, "url": interpreter.url},
-                     not request.no_cache and python_layer.cached(
-                         store, python_layer.recipe_key(interpreter)) is not None)]
+                     _python_lookup(request, store, interpreter)[1] is not None)]
     layers += [
-        PlannedLayer("dependencies", deps_inputs,
-                     None if facts is None else (not request.no_cache and deps is not None)),
+        PlannedLayer("dependencies", deps_inputs, None if facts is None else deps is not None),
         *(PlannedLayer(name, inputs, None) for name, inputs in after),
         *(PlannedLayer(f"weights {g.rel}", {"files": len(g.files), "bytes": g.size},
-                       not request.no_cache and weights_layer.cached(store, g) is not None) for g in groups),
+                       _weights_lookup(request, store, g) is not None) for g in groups),
         PlannedLayer("code", {"files": sum(e.kind == "file" for e in entries),
                               "bytes": sum(e.size or 0 for e in entries),
                               "schema": "none" if prepared.schema is None else
@@ -218,11 +214,37 @@ def plan(request: BuildRequest, store: BlobStore, progress: Progress) -> dict:
     }
 
 
+# Each layer step: a lookup (its recipe key and the cached layer, None with --no-cache or on a
+# miss), shared by `plan` and `build`, then the step that builds on a miss.
+
+def _deps_lookup(request: BuildRequest, prepared: Prepared, store: BlobStore,
+                 target: deps_layer.PythonTarget) -> tuple[str, deps_layer.DepsLayer | None]:
+    key = deps_layer.recipe_key(target, prepared.requirements, prepared.config.build.sdk_version)
+    return key, None if request.no_cache else deps_layer.cached(store, key)
+
+
+def _python_lookup(request: BuildRequest, store: BlobStore,
+                   interpreter: python_layer.Distribution) -> tuple[str, StoredLayer | None]:
+    key = python_layer.recipe_key(interpreter)
+    return key, None if request.no_cache else python_layer.cached(store, key)
+
+
+def _weights_lookup(request: BuildRequest, store: BlobStore,
+                    group: weights_layer.Group) -> weights_layer.WeightsLayer | None:
+    return None if request.no_cache else weights_layer.cached(store, group)
+
+
+def _code_lookup(request: BuildRequest, store: BlobStore, facts: list[tuple],
+                 schema: bytes | None) -> tuple[str, StoredLayer | None]:
+    key = code_layer.selector(facts, schema)
+    return key, None if request.no_cache else code_layer.cached(store, key)
+
+
 def _deps(request: BuildRequest, prepared: Prepared, store: BlobStore, target: deps_layer.PythonTarget,
           progress: Progress) -> deps_layer.DepsLayer:
     build_config = prepared.config.build
-    key = deps_layer.recipe_key(target, prepared.requirements, build_config.sdk_version)
-    if not request.no_cache and (hit := deps_layer.cached(store, key)):
+    key, hit = _deps_lookup(request, prepared, store, target)
+    if hit:
         progress.step("dependencies: cached")
         return hit
     progress.step(f"resolving wheels for Python {target.version} ({target.platform})")
@@ -232,8 +254,8 @@ def _deps(request: BuildRequest, prepared: Prepared, store: BlobStore, target: d
 
 def _python(request: BuildRequest, store: BlobStore, interpreter: python_layer.Distribution,
             progress: Progress) -> AddedLayer:
-    key = python_layer.recipe_key(interpreter)
-    if not request.no_cache and (hit := python_layer.cached(store, key)):
+    key, hit = _python_lookup(request, store, interpreter)
+    if hit:
         progress.step(f"python {interpreter.version}: cached")
     else:
         progress.step(f"adding Python {interpreter.version} ({interpreter.url})")
@@ -245,7 +267,7 @@ def _python(request: BuildRequest, store: BlobStore, interpreter: python_layer.D
 
 def _weights(request: BuildRequest, store: BlobStore, group: weights_layer.Group,
              progress: Progress) -> weights_layer.WeightsLayer:
-    if not request.no_cache and (hit := weights_layer.cached(store, group)):
+    if hit := _weights_lookup(request, store, group):
         progress.step(f"weights {group.rel}: cached")
         return hit
     return weights_layer.build(store, group, progress)
@@ -253,8 +275,8 @@ def _weights(request: BuildRequest, store: BlobStore, group: weights_layer.Group
 
 def _code(request: BuildRequest, store: BlobStore, entries: list[Entry], facts: list[tuple],
           schema: bytes | None, progress: Progress) -> StoredLayer:
-    key = code_layer.selector(facts, schema)
-    if not request.no_cache and (hit := code_layer.cached(store, key)):
+    key, hit = _code_lookup(request, store, facts, schema)
+    if hit:
         progress.step("code: cached")
         return hit
     total = sum(e.size or 0 for e in entries)
