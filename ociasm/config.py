@@ -598,19 +598,11 @@ def _concurrency(doc: _Doc, item: tuple[yaml.Node, yaml.Node] | None, build: Bui
 
 # --------------------------------------------------------------------------- later issues
 
-_UNSUPPORTED: tuple = ()
-
-
 def reject_unsupported(config: CogConfig) -> None:
-    """Refuse fields ociasm does not build yet, naming the earliest in the file."""
-    found = [name for name, present in _UNSUPPORTED if present(config.build)]
+    """Refuse what ociasm does not build: Cog's experimental managed `weights`."""
     if config.raw.get("weights"):
-        found.append("weights")
-    if not found:
-        return
-    first = min(found, key=lambda name: config.lines.get(name, 0))
-    raise OciasmError(f"{config.where(first)}: {first} is not supported by ociasm yet; "
-                      f"remove it from {config.path.name} or build this model with `cog build`")
+        raise OciasmError(f"{config.where('weights')}: weights is not supported by ociasm yet; "
+                          f"remove it from {config.path.name} or build this model with `cog build`")
 
 
 def is_within(root: Path, target: Path) -> bool:
