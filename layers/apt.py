@@ -15,7 +15,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
-import posixpath
 import re
 import shutil
 import subprocess
@@ -102,11 +101,9 @@ def _linked_files(reader: MemoryReader) -> list[tuple[str, bytes]]:
     """apt's files that are symlinks in the image (Ubuntu links its trusted.gpg.d keys to
     /usr/share/keyrings), as copies of what they point at."""
     found = []
-    for path, target in reader.symlinks.items():
-        if path.startswith(_APT_FILES):
-            pointee = reader.resolve(posixpath.normpath(posixpath.join(posixpath.dirname(path), target)) + "/.")
-            if pointee in reader.files:
-                found.append((path, reader.files[pointee]))
+    for path in reader.symlinks:
+        if path.startswith(_APT_FILES) and (pointee := reader.pointee(path)) in reader.files:
+            found.append((path, reader.files[pointee]))
     return found
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ociasm.errors import OciasmError
 
-from .rootfs import MemoryReader, member_path, resolve_parents
+from .rootfs import MemoryReader, member_path, piped_tar, resolve_parents
 from .tarstream import Entry
 
 DPKG = "var/lib/dpkg"
@@ -307,18 +307,9 @@ class Install:
     def unpack(self, deb: Deb) -> None:
         conffiles = set(deb.conffiles)
         listed = self.result.lists.setdefault(deb.info_name, [])
-        with subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb.path)], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE) as proc:
-            try:
-                with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
-                    for member in tar:
-                        self._member(deb, member, tar, listed, conffiles)
-            except BaseException:
-                proc.kill()
-                raise
-            err = proc.stderr.read().decode(errors="replace")  # type: ignore[union-attr]
-        if proc.returncode != 0:
-            raise OciasmError(f"{deb.path.name}: cannot unpack: {err.strip()}")
+        with piped_tar(["dpkg-deb", "--fsys-tarfile", str(deb.path)], f"{deb.path.name}: cannot unpack") as tar:
+            for member in tar:
+                self._member(deb, member, tar, listed, conffiles)
 
     def _member(self, deb: Deb, member: tarfile.TarInfo, tar: tarfile.TarFile, listed: list[str],
                 conffiles: set[str]) -> None:

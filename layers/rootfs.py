@@ -13,9 +13,11 @@ from __future__ import annotations
 import os
 import posixpath
 import shutil
+import subprocess
 import tarfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from ociasm.base import open_layer
 from ociasm.errors import OciasmError
@@ -58,6 +60,22 @@ def resolve_parents(path: str, symlinks: dict[str, str]) -> str:
             continue
         done.append(part)
     return "/".join(done)
+
+
+@contextmanager
+def piped_tar(argv: list[str], failed: str) -> Iterator[tarfile.TarFile]:
+    """The tar stream `argv` prints, read as it comes; if the command fails, an error starting
+    with `failed` and ending with what it said."""
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        try:
+            with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
+                yield tar
+        except BaseException:
+            proc.kill()
+            raise
+        err = proc.stderr.read().decode(errors="replace")  # type: ignore[union-attr]
+    if proc.returncode != 0:
+        raise OciasmError(f"{failed}: {err.strip()}")
 
 
 class Reader:
@@ -113,6 +131,10 @@ class Reader:
 
     def resolve(self, path: str) -> str:
         return resolve_parents(path, self.symlinks)
+
+    def pointee(self, link: str) -> str:
+        """Where the symlink at `link` leads, through every link on the way."""
+        return self.resolve(posixpath.join(posixpath.dirname(link), self.symlinks[link]) + "/.")
 
 
 class MemoryReader(Reader):
@@ -175,8 +197,7 @@ class TreeReader(Reader):
         for path, target in self.symlinks.items():
             if self.resolve(path) != path:
                 continue
-            pointee = resolve_parents(posixpath.join(posixpath.dirname(path), target) + "/.", self.symlinks)
-            if want(path) or pointee in self.dirs:
+            if want(path) or self.pointee(path) in self.dirs:
                 dest = self.root / path
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 os.symlink(target, dest)

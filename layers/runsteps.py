@@ -22,7 +22,6 @@ import os
 import re
 import shutil
 import subprocess
-import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +35,8 @@ from ociasm.secrets import SecretSource
 from ociasm.sinks.daemon import engine_available, load
 from ociasm.store import BlobStore
 
+from . import recipe
+from .rootfs import piped_tar
 from .tarstream import COPY_CHUNK, GzipHashingSink
 
 RECIPE_VERSION = 1
@@ -91,9 +92,9 @@ def _short(command: str, width: int = 40) -> str:
     return command if len(command) <= width else command[:width - 1] + "…"
 
 
-def require_container(steps: list[ContainerStep], where: str, problem: str | None) -> None:
+def require_container(steps: list[ContainerStep], where: str) -> None:
     """Fail before any work when steps need a container and none can run."""
-    if steps and problem:
+    if steps and (problem := container_problem()):
         listed = ", ".join(f"{s.label} `{_short(s.command)}`" for s in steps)
         raise OciasmError(f"{where}: {listed} must run in a container (ociasm runs them with BuildKit), "
                           f"but {problem}")
@@ -119,10 +120,8 @@ def _mounted(steps: list[ContainerStep], secrets: tuple[SecretSource, ...]) -> l
 
 
 def recipe_key(stage: Image, steps: list[ContainerStep], secrets: tuple[SecretSource, ...]) -> str:
-    inputs = {"v": RECIPE_VERSION, "stage": stage.digest, "steps": [s.line for s in steps],
-              "secrets": {s.id: hashlib.sha256(_secret_value(s)).hexdigest()
-                          for s in _mounted(steps, secrets)}}
-    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+    return recipe.key(v=RECIPE_VERSION, stage=stage.digest, steps=[s.line for s in steps],
+                      secrets={s.id: hashlib.sha256(_secret_value(s)).hexdigest() for s in _mounted(steps, secrets)})
 
 
 def cached(store: BlobStore, key: str) -> list[AddedLayer] | None:
@@ -195,24 +194,15 @@ def _saved_layers(builder: Builder, store: BlobStore, image: str, stage_count: i
     new_ids = json.loads(inspect.stdout)[stage_count:]
     found: dict[str, StoredLayer] = {}
     history: list[dict] = []
-    with subprocess.Popen([builder.docker, "save", image], stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE) as proc:
-        try:
-            with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
-                for member in tar:
-                    if re.fullmatch(r"[0-9a-f]{64}\.json", member.name):
-                        history = json.load(tar.extractfile(member)).get("history", [])  # type: ignore[arg-type]
-                    elif member.name.endswith("/layer.tar") and member.isreg():
-                        layer = _ingest_layer(store, tar.extractfile(member),  # type: ignore[arg-type]
-                                              set(new_ids) - set(found))
-                        if layer is not None:
-                            found[layer.diff_id] = layer
-        except BaseException:
-            proc.kill()
-            raise
-        err = proc.stderr.read().decode(errors="replace")  # type: ignore[union-attr]
-    if proc.returncode != 0:
-        raise OciasmError(f"docker save {image} failed: {err.strip()}")
+    with piped_tar([builder.docker, "save", image], f"docker save {image} failed") as tar:
+        for member in tar:
+            if re.fullmatch(r"[0-9a-f]{64}\.json", member.name):
+                history = json.load(tar.extractfile(member)).get("history", [])  # type: ignore[arg-type]
+            elif member.name.endswith("/layer.tar") and member.isreg():
+                layer = _ingest_layer(store, tar.extractfile(member),  # type: ignore[arg-type]
+                                      set(new_ids) - set(found))
+                if layer is not None:
+                    found[layer.diff_id] = layer
     if missing := [d for d in new_ids if d not in found]:
         raise OciasmError(f"docker save {image} did not hold layer {missing[0]}")
     return [found[d] for d in new_ids], history

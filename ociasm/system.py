@@ -60,8 +60,7 @@ def check(config: CogConfig, secrets: tuple[SecretSource, ...]) -> None:
     if packages and (why := apt.host_problem()):
         steps.append(ContainerStep(apt_line(packages), f"build.system_packages ({why})",
                                    f"apt-get install {' '.join(packages)}"))
-    if steps:
-        runsteps.require_container(steps, _where(config), runsteps.container_problem())
+    runsteps.require_container(steps, _where(config))
 
 
 def planned(config: CogConfig, cog_base: bool) -> tuple[list[tuple[str, dict]], list[tuple[str, dict]]]:
