@@ -15,6 +15,7 @@ import posixpath
 import shutil
 import subprocess
 import tarfile
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -65,17 +66,27 @@ def resolve_parents(path: str, symlinks: dict[str, str]) -> str:
 @contextmanager
 def piped_tar(argv: list[str], failed: str) -> Iterator[tarfile.TarFile]:
     """The tar stream `argv` prints, read as it comes; if the command fails, an error starting
-    with `failed` and ending with what it said."""
-    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+    with `failed` and ending with what it said. Its stderr goes to a file, so a chatty command
+    cannot block on a full pipe while we read its stdout."""
+    with tempfile.TemporaryFile() as said, \
+            subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=said) as proc:
+        def failure() -> OciasmError:
+            said.seek(0)
+            return OciasmError(f"{failed}: {said.read().decode(errors='replace').strip()}")
         try:
             with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
                 yield tar
+        except tarfile.ReadError:
+            # No tar (or a cut one) because the command failed: say what it said, not "empty file".
+            proc.stdout.close()  # type: ignore[union-attr]
+            if proc.wait() != 0:
+                raise failure() from None
+            raise
         except BaseException:
             proc.kill()
             raise
-        err = proc.stderr.read().decode(errors="replace")  # type: ignore[union-attr]
-    if proc.returncode != 0:
-        raise OciasmError(f"{failed}: {err.strip()}")
+        if proc.wait() != 0:
+            raise failure()
 
 
 class Reader:

@@ -17,7 +17,8 @@ import pytest
 
 from ociasm.image import StoredLayer
 from ociasm.layers import apt, dpkg
-from ociasm.layers.rootfs import MemoryReader
+from ociasm.errors import OciasmError
+from ociasm.layers.rootfs import MemoryReader, piped_tar
 from ociasm.layers.tarstream import Entry, write_layer
 from ociasm.progress import QuietProgress
 from ociasm.store import BlobStore
@@ -262,3 +263,9 @@ def test_a_base_without_dpkg_is_named(tmp_path: Path) -> None:
     layers = [write_layer(store, [Entry("/etc/alpine-release", "file", data=b"3.19\n")])]
     with pytest.raises(dpkg.NotDebian, match="no /var/lib/dpkg/status"):
         apt.build(store, "k", layers, {}, apt.AptRequest(("tini",)), QuietProgress())
+
+
+def test_a_command_that_prints_no_tar_fails_with_what_it_said() -> None:
+    with pytest.raises(OciasmError, match=r"^x.deb: cannot unpack: no such package here$"):
+        with piped_tar(["sh", "-c", "echo 'no such package here' >&2; exit 2"], "x.deb: cannot unpack") as tar:
+            list(tar)
