@@ -10,7 +10,7 @@ own. Order: directories, then root files, as Cog's COPY lines. Cog tests "code u
 directory" as a string prefix (so `model.py` drops `model/`); here it is a path prefix.
 
 A layer's recipe is its members (with the stat the build took), each file's CRC32, and the
-layer's digest and size, cached by the files' stat keys (`ociasm.digestcache`). Its bytes are
+layer's digest and size, keyed by the files' stat keys (`ociasm.digestcache.FileStat`). Its bytes are
 regenerated from the files whenever a sink needs them, with the same deterministic headers, and
 checked on the way: each file against its stat and CRC32, the whole against the recorded sha256
 before the tar's final blocks leave, so no consumer gets a complete layer that does not match.
@@ -29,12 +29,13 @@ from typing import BinaryIO, Callable, Generator, Iterator
 
 from isal import isal_zlib
 
-from ociasm.digestcache import DigestCache, FileChanged, FileStat
+from ociasm.digestcache import FileChanged, FileStat
 from ociasm.errors import OciasmError
 from ociasm.image import OCI_LAYER, Descriptor
 from ociasm.progress import Progress
 from ociasm.store import BlobStore
 
+from . import recipe
 from .code import SRC
 from .tarstream import Entry, tarinfo, with_parents, source_date_epoch
 
@@ -113,7 +114,8 @@ class Group:
 
     def key(self) -> str:
         members = [(m.entry.path, m.entry.kind, m.entry.mode, m.entry.link) for m in self.members]
-        return DigestCache.key(self.files, {"v": RECIPE_VERSION, "mtime": self.mtime, "members": members})
+        # recipe.key adds SOURCE_DATE_EPOCH, which `mtime` holds.
+        return recipe.key(v=RECIPE_VERSION, files=[f.key for f in self.files], members=members)
 
 
 def groups(entries: list[Entry]) -> list[Group]:
@@ -136,7 +138,7 @@ class WeightsLayer:
     descriptor: Descriptor
     group: Group
     crcs: tuple[int, ...]          # one per file member, in order
-    cache: DigestCache = field(repr=False, compare=False)
+    store: BlobStore = field(repr=False, compare=False)
 
     @property
     def diff_id(self) -> str:
@@ -148,16 +150,15 @@ class WeightsLayer:
     def stale(self, message: str) -> FileChanged:
         """The files no longer give these bytes though their stat did not change: drop the
         recipe, so that the next build hashes them again."""
-        self.cache.forget(self.group.key())
+        self.store.delete_meta(KIND, self.group.key())
         return FileChanged(f"{message}; build again")
 
 
 def cached(store: BlobStore, group: Group) -> WeightsLayer | None:
-    cache = DigestCache(store, KIND)
-    record = cache.get(group.key())
+    record = store.get_meta(KIND, group.key())
     try:
         return WeightsLayer(Descriptor(OCI_LAYER, record["digest"], int(record["size"])), group,
-                            tuple(int(c) for c in record["crc32"]), cache)
+                            tuple(int(c) for c in record["crc32"]), store)
     except (TypeError, KeyError, ValueError):  # no record, or one from another version
         return None
 
@@ -172,10 +173,10 @@ def build(store: BlobStore, group: Group, progress: Progress) -> WeightsLayer:
             digest.update(chunk)
             size += len(chunk)
     digest.update(END)
-    cache = DigestCache(store, KIND)
     layer = WeightsLayer(Descriptor(OCI_LAYER, "sha256:" + digest.hexdigest(), size + len(END)),
-                         group, tuple(crcs), cache)
-    cache.put(group.key(), {"digest": layer.descriptor.digest, "size": layer.descriptor.size, "crc32": crcs})
+                         group, tuple(crcs), store)
+    store.put_meta(KIND, group.key(), {"digest": layer.descriptor.digest, "size": layer.descriptor.size,
+                                       "crc32": crcs})
     return layer
 
 

@@ -26,7 +26,6 @@ from .layers.deps import PythonTarget
 from .layers.python import Distribution
 from .image import StoredLayer
 from .progress import Progress
-from .reference import Reference
 from .registry import PulledManifest, RegistryClient, RemoteLayer
 from .store import BlobStore
 
@@ -134,11 +133,6 @@ def python_target(present: set[str], dpkg_status: str | None, config: dict, vers
                       "set build.python_version to the base's Python or pick another base")
 
 
-def resolve(client: RegistryClient, reference: Reference) -> PulledManifest:
-    """The base's manifest for linux/amd64: what `plan` needs, no layer bytes."""
-    return client.manifest(reference)
-
-
 def facts_key(manifest_digest: str, version: str, interpreter: Distribution | None = None) -> str:
     """Cache key of a base's Python facts; with an added interpreter they describe that one."""
     added = f"-{interpreter.sha256[:16]}" if interpreter else ""
@@ -153,8 +147,9 @@ def pull(client: RegistryClient, store: BlobStore, manifest: PulledManifest, ver
     `lazy` (the image goes to a registry): layers are fetched only while the facts are not cached;
     otherwise they stay remote, to be found, mounted or streamed by the push."""
     ref = manifest.reference
-    cached = lazy and store.get_meta("base-facts", facts_key(manifest.digest, version, interpreter)) is not None
-    for desc in (manifest.config, *(() if cached else manifest.layers)):
+    key = facts_key(manifest.digest, version, interpreter)
+    facts = store.get_meta("base-facts", key)
+    for desc in (manifest.config, *(() if lazy and facts is not None else manifest.layers)):
         client.fetch_blob(ref, desc, store)
     for desc in manifest.layers:  # mount sources for pushes to the same registry
         locations.note(store, desc.digest, client.host(ref), ref.repository)
@@ -163,8 +158,6 @@ def pull(client: RegistryClient, store: BlobStore, manifest: PulledManifest, ver
     if len(diff_ids) != len(manifest.layers):
         raise OciasmError(f"base image {ref}: config lists {len(diff_ids)} layers, manifest {len(manifest.layers)}")
     layers = tuple(RemoteLayer(d, diff_id, ref, client, store) for d, diff_id in zip(manifest.layers, diff_ids))
-    key = facts_key(manifest.digest, version, interpreter)
-    facts = store.get_meta("base-facts", key)
     if facts is None:
         progress.step(f"reading {ref} for its Python {version}")
         present, dpkg_status, links = _scan(layers, version)

@@ -1,22 +1,20 @@
-"""A digest cache keyed by what `stat` says about files: (path, size, mtime_ns, inode, device).
+"""Files known by what `stat` says about them: (path, size, mtime_ns, inode, device).
 
-Digests computed from a set of files are recorded under the hash of those files' stat facts
-(plus whatever else decides the result), so an unchanged file costs one `stat`, never a read.
-When the bytes are finally read, the file is checked against the stat taken when the build
-planned it (the ctime too, which no tool can set back): a file that changed in between, or
-changes while it is read, fails the build with a message naming it, never a wrong digest.
+Digests computed from a set of files are recorded under a recipe key made of those files'
+stat keys (plus whatever else decides the result), so an unchanged file costs one `stat`,
+never a read. When the bytes are finally read, the file is checked against the stat taken
+when the build planned it (the ctime too, which no tool can set back): a file that changed
+in between, or changes while it is read, fails the build with a message naming it, never a
+wrong digest.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import OciasmError
-from .store import BlobStore
 
 
 class FileChanged(OciasmError):
@@ -53,24 +51,3 @@ class FileStat:
         if FileStat.from_stat(self.path, st) != self:
             raise FileChanged(f"{self.path} changed {when}; build again")
 
-
-class DigestCache:
-    """Records (JSON objects) found by the stat keys of the files they were computed from."""
-
-    def __init__(self, store: BlobStore, kind: str) -> None:
-        self.store, self.kind = store, kind
-
-    @staticmethod
-    def key(files: list[FileStat], inputs: dict) -> str:
-        return hashlib.sha256(json.dumps({"files": [f.key for f in files], **inputs},
-                                         sort_keys=True).encode()).hexdigest()
-
-    def get(self, key: str) -> dict | None:
-        return self.store.get_meta(self.kind, key)
-
-    def put(self, key: str, record: dict) -> None:
-        self.store.put_meta(self.kind, key, record)
-
-    def forget(self, key: str) -> None:
-        """Drop a record its files turned out not to match (content changed, stat did not)."""
-        self.store.delete_meta(self.kind, key)

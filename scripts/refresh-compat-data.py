@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import html.parser
 import json
 import re
@@ -209,6 +210,12 @@ def parse_wheels(page: str) -> list[dict]:
     return found
 
 
+@functools.cache
+def wheels_at(url: str) -> list[dict]:
+    """The wheels an index page lists; each page is fetched once (many rows share an index)."""
+    return parse_wheels(get(url).text)
+
+
 def index_url(variant: str) -> str:
     return f"{PYTORCH}/{variant}/"
 
@@ -219,8 +226,8 @@ def newest(wheels: list[dict]) -> str:
 
 def current_rows() -> list[dict]:
     """The newest torch from the torch index, paired with the newest torchvision / torchaudio."""
-    torch = parse_wheels(get(index_url("torch")).text)
-    vision, audio = newest(parse_wheels(get(index_url("torchvision")).text)), newest(parse_wheels(get(index_url("torchaudio")).text))
+    torch = wheels_at(index_url("torch"))
+    vision, audio = newest(wheels_at(index_url("torchvision"))), newest(wheels_at(index_url("torchaudio")))
     latest, rows = newest(torch), {}
     for w in (w for w in torch if w["version"] == latest):
         row = rows.setdefault(w["name"], {"Torch": w["name"], "Torchvision": vision, "Torchaudio": audio, "FindLinks": "",
@@ -235,8 +242,8 @@ def pythons_for(torch: str, vision: str, audio: str, index: str, find_links: str
     """Python versions with wheels of all three packages at these versions."""
     url = index or find_links or f"{PYTORCH}/"
     def versions(pkg: str, ver: str) -> set[str]:
-        page = get(url.rstrip("/") + f"/{pkg}" if url != find_links else url).text
-        return {w["python"] for w in parse_wheels(page) if ver in (w["version"], w["name"])}
+        page = url.rstrip("/") + f"/{pkg}" if url != find_links else url
+        return {w["python"] for w in wheels_at(page) if ver in (w["version"], w["name"])}
     found = versions("torch", torch)
     for pkg, ver in (("torchvision", vision), ("torchaudio", audio)):
         if ver:

@@ -152,15 +152,23 @@ class Wheel:
     find_links: str = ""
 
 
-def _torch_gpu(ver: str, cuda: str) -> Wheel:
-    """The row with this torch version and the highest CUDA not above the build's."""
+def _gpu_row(cuda: str, accept: Callable[[compat.TorchRow], bool],
+             version_of: Callable[[compat.TorchRow], str]) -> compat.TorchRow | None:
+    """The accepted row with the highest CUDA not above the build's; between equal CUDAs, the
+    higher `version_of` (Cog's torch tie-break; torchvision rows are accepted on an exact
+    version, so for them the first row stays, as Cog's torchvisionGPUPackage keeps it)."""
     best: compat.TorchRow | None = None
     for row in compat.torch_rows():
-        if row.cuda is None or not version.matches(row.torch_version, ver) or version.greater(row.cuda, cuda):
+        if row.cuda is None or not accept(row) or version.greater(row.cuda, cuda):
             continue
         if best is None or version.greater(row.cuda, best.cuda or "") or \
-                (row.cuda == best.cuda and version.greater(row.torch_version, best.torch_version)):
+                (row.cuda == best.cuda and version.greater(version_of(row), version_of(best))):
             best = row
+    return best
+
+
+def _torch_gpu(ver: str, cuda: str) -> Wheel:
+    best = _gpu_row(cuda, lambda row: version.matches(row.torch_version, ver), lambda row: row.torch_version)
     if best is None:
         return Wheel(f"torch=={ver}")
     return Wheel(f"torch=={best.torch_version}", best.extra_index_url, best.find_links)
@@ -174,12 +182,7 @@ def _torch_cpu(ver: str) -> Wheel:
 
 
 def _torchvision_gpu(ver: str, cuda: str, warn: Callable[[str], None]) -> Wheel:
-    best: compat.TorchRow | None = None
-    for row in compat.torch_rows():
-        if row.cuda is None or row.torchvision_version != ver or version.greater(row.cuda, cuda):
-            continue
-        if best is None or version.greater(row.cuda, best.cuda or ""):
-            best = row
+    best = _gpu_row(cuda, lambda row: row.torchvision_version == ver, lambda row: row.torchvision_version)
     if best is None:
         warn(f"Cog doesn't know if CUDA {cuda} is compatible with torchvision {ver}. This might cause CUDA problems.")
         return Wheel(f"torchvision=={ver}")
