@@ -18,14 +18,31 @@ import tarfile
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import BinaryIO, Callable, Iterable, Iterator
 
-from ociasm.base import open_layer
+import zstandard
+from isal import igzip
+
 from ociasm.errors import OciasmError
 from ociasm.image import Layer
 
 OPAQUE = ".wh..wh..opq"
 MAX_LINK_HOPS = 40
+
+
+@contextmanager
+def open_layer(layer: Layer) -> Iterator[BinaryIO]:
+    """The layer's uncompressed tar stream."""
+    media = layer.descriptor.media_type
+    with layer.open() as raw:
+        if "zstd" in media:
+            with zstandard.ZstdDecompressor().stream_reader(raw) as stream:
+                yield stream  # type: ignore[misc]
+        elif "gzip" in media:
+            with igzip.IGzipFile(fileobj=raw) as stream:
+                yield stream  # type: ignore[misc]
+        else:
+            yield raw
 
 
 def member_path(name: str) -> str:

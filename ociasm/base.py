@@ -14,16 +14,13 @@ import posixpath
 import re
 import tarfile
 from dataclasses import dataclass
-from contextlib import contextmanager
-from typing import BinaryIO, Iterator
 
-import zstandard
-from isal import igzip
 
 from . import locations
 from .errors import OciasmError
 from .layers.deps import PythonTarget
 from .layers.python import Distribution
+from .layers.rootfs import MemoryReader
 from .image import StoredLayer
 from .progress import Progress
 from .registry import PulledManifest, RegistryClient, RemoteLayer
@@ -42,51 +39,40 @@ class BaseImage:
     python: PythonTarget
 
 
-@contextmanager
-def open_layer(layer: StoredLayer) -> Iterator[BinaryIO]:
-    """The layer's uncompressed tar stream."""
-    media = layer.descriptor.media_type
-    with layer.open() as raw:
-        if "zstd" in media:
-            with zstandard.ZstdDecompressor().stream_reader(raw) as stream:
-                yield stream  # type: ignore[misc]
-        elif "gzip" in media:
-            with igzip.IGzipFile(fileobj=raw) as stream:
-                yield stream  # type: ignore[misc]
-        else:
-            yield raw
-
-
 def _interesting(name: str, version: str) -> bool:
     return (name in (f"usr/local/bin/python{version}", f"usr/bin/python{version}", "var/lib/dpkg/status",
                      "usr/bin/python3")
             or posixpath.basename(name) == "python")
 
 
+class _FactsReader(MemoryReader):
+    """The merged filesystem's dpkg status file and which paths of interest survive in it."""
+
+    def __init__(self, version: str) -> None:
+        super().__init__(lambda path: path == "var/lib/dpkg/status")
+        self.version = version
+        self.present: set[str] = set()
+
+    def add(self, path: str, member: tarfile.TarInfo, tar: tarfile.TarFile) -> None:
+        super().add(path, member, tar)
+        if _interesting(path, self.version):
+            self.present.add(path)
+
+    def discard(self, path: str) -> None:
+        super().discard(path)
+        self.present.discard(path)
+
+    def discard_tree(self, prefix: str, keep: set[str]) -> None:
+        super().discard_tree(prefix, keep)
+        self.present -= {p for p in self.present if p.startswith(prefix) and p not in keep}
+
+
 def _scan(layers: tuple[StoredLayer, ...], version: str) -> tuple[set[str], str | None, dict[str, str]]:
     """Paths of interest present in the merged filesystem, dpkg's status file, and where the
     interesting symlinks point."""
-    present: set[str] = set()
-    dpkg_status: str | None = None
-    links: dict[str, str] = {}
-    for layer in layers:
-        with open_layer(layer) as stream, tarfile.open(fileobj=stream, mode="r|*") as tar:
-            for member in tar:
-                name = posixpath.normpath(member.name.lstrip("./") or ".")
-                base = posixpath.basename(name)
-                if base == ".wh..wh..opq":
-                    parent = posixpath.dirname(name) + "/"
-                    present = {p for p in present if not p.startswith(parent)}
-                elif base.startswith(".wh."):
-                    present.discard(posixpath.join(posixpath.dirname(name), base[4:]))
-                elif _interesting(name, version):
-                    present.add(name)
-                    if member.issym():
-                        links[name] = member.linkname
-                    if name == "var/lib/dpkg/status" and member.isfile():
-                        f = tar.extractfile(member)
-                        dpkg_status = f.read().decode(errors="replace") if f else None
-    return present, dpkg_status, links
+    reader = _FactsReader(version).read(layers)
+    links = {p: reader.symlinks[p] for p in reader.present if p in reader.symlinks}
+    return reader.present, reader.text("var/lib/dpkg/status"), links
 
 
 def _glibc(dpkg_status: str | None) -> str:
