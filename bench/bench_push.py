@@ -3,7 +3,7 @@
 
     python bench/bench_push.py [GiB]      (default 4)
 
-The layer is a sparse file of zeros (fixtures/bigimage.py). ociasm pushes it (chunked PATCH
+The layer is a sparse file of zeros (fixtures/bigpush.py). ociasm pushes it (chunked PATCH
 uploads), then skopeo copies the same layout to another repository of a fresh registry. Peak RSS
 is each process's VmHWM (polled). The goal: ociasm's peak RSS < 256 MiB, whatever the size.
 """

@@ -15,7 +15,7 @@ from typing import Iterator, TextIO
 MODES = ("auto", "tty", "plain", "quiet")
 
 
-def _human(n: float) -> str:
+def human_bytes(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1000 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -59,7 +59,7 @@ class Progress:
         pass
 
     def _finish(self, task: Task, seconds: float) -> None:
-        self.step(f"{task.name}: {_human(task.done)} in {seconds:.2f}s")
+        self.step(f"{task.name}: {human_bytes(task.done)} in {seconds:.2f}s")
 
     @contextmanager
     def task(self, name: str, total: int | None = None) -> Iterator[Task]:

@@ -27,7 +27,7 @@ import time
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import closing
 from dataclasses import asdict, dataclass, replace
-from typing import BinaryIO, Callable, Iterator, TypeVar
+from typing import BinaryIO, Callable, Iterator, NoReturn, TypeVar
 from urllib.parse import quote, urljoin
 
 import requests
@@ -36,7 +36,7 @@ from . import build as builder
 from . import locations, pushable
 from .build import BuildRequest
 from .errors import OciasmError, RegistryError
-from .progress import Progress, Task, TtyProgress, _human
+from .progress import Progress, Task, TtyProgress, human_bytes
 from .pushable import Blob, Pushable
 from .reference import Reference
 from .registry import RegistryClient, RegistryUnreachable, error_detail
@@ -179,17 +179,17 @@ class _Meter:
             self._total.advance(n)
             if self._plain and time.monotonic() - self._last >= HEARTBEAT:
                 self._last = time.monotonic()
-                self._progress.step(f"{self._total.name}: {_human(self._total.done)} of "
-                                    f"{_human(self._total.total or 0)} sent")
+                self._progress.step(f"{self._total.name}: {human_bytes(self._total.done)} of "
+                                    f"{human_bytes(self._total.total or 0)} sent")
 
 
 class Pusher:
-    def __init__(self, client: RegistryClient, store: BlobStore, progress: Progress, ref: Reference, *,
-                 workers: int = WORKERS, chunk_size: int | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, client: RegistryClient, store: BlobStore, progress: Progress, ref: Reference,
+                 chunk_size: int) -> None:
         self._client, self._store, self._progress, self._ref = client, store, progress, ref
-        self._workers, self._chunk_size, self._sleep = workers, chunk_size or configured_chunk_size(), sleep
+        self._chunk_size = chunk_size
         self._repo = ref.repository
+        self._uploads = f"/v2/{ref.repository}/blobs/uploads/"
         self._host = client.host(ref, push=True)
         self._stop = threading.Event()
         self._fresh: dict[str, _Session] = {}  # sessions a failed mount opened, used for the upload
@@ -208,7 +208,7 @@ class Pusher:
         todo = [b for b, where in zip(item.blobs, placed) if where is None]
         total = sum(b.descriptor.size for b in todo)
         self._progress.step(f"{ref}: {placed.count('exists')} blobs exist, {placed.count('mounted')} mounted, "
-                            f"{len(todo)} to upload ({_human(total)})")
+                            f"{len(todo)} to upload ({human_bytes(total)})")
         if todo:
             with self._progress.task(f"push {ref.repository}", total) as total_task:
                 self._meter = _Meter(self._progress, total_task)
@@ -227,15 +227,15 @@ class Pusher:
         for host, source in locations.seen(self._store, digest):
             if host != self._host or source == self._repo:
                 continue
-            resp = self._client.request(self._ref, "POST", f"/v2/{self._repo}/blobs/uploads/?mount="
-                                        f"{quote(digest)}&from={quote(source)}", push=True, mount_from=source)
+            resp = self._client.request(self._ref, "POST", f"{self._uploads}?mount={quote(digest)}"
+                                        f"&from={quote(source)}", push=True, mount_from=source)
             resp.close()
             if resp.status_code == 201:
                 locations.note(self._store, digest, self._host, self._repo)
                 self._progress.step(f"  {digest[7:19]}: mounted from {source}")
                 return "mounted"
             if resp.status_code == 202 and resp.headers.get("Location"):  # not there: an upload started
-                self._fresh.setdefault(digest, self._session_from(resp, self._upload_base()))
+                self._fresh.setdefault(digest, self._session_from(resp))
         return None
 
     def _exists(self, digest: str) -> bool:
@@ -255,13 +255,13 @@ class Pusher:
         with self._progress.task(f"  {desc.digest[7:19]}", desc.size) as task:
             for attempt in range(ATTEMPTS):
                 if attempt:
-                    self._sleep(BACKOFF * 2 ** (attempt - 1))
+                    time.sleep(BACKOFF * 2 ** (attempt - 1))
                     if self._exists(desc.digest):  # another push finished it meanwhile
                         return
                 try:
                     session = self._resume(key, desc.digest) or self._fresh.pop(desc.digest, None) or self._start()
                     if session.offset:
-                        self._progress.step(f"  {desc.digest[7:19]}: resuming at {_human(session.offset)}")
+                        self._progress.step(f"  {desc.digest[7:19]}: resuming at {human_bytes(session.offset)}")
                     self._store.put_meta(UPLOADS, key, asdict(session))
                     with closing(_Reader(blob, self._stop)) as reader:
                         self._send(blob, reader, session, task, key)
@@ -326,34 +326,23 @@ class Pusher:
         return lambda: _Body(reader, offset, length, lambda n: meter.add(task, n))
 
     def _failed(self, resp: requests.Response, blob: Blob) -> None:
-        code, message = error_detail(resp)
-        status = resp.status_code
-        if status in (401, 403):
-            self._refused_access(resp)
+        self._check_access(resp)
+        code, status = error_detail(resp)[0], resp.status_code
         if status in (404, 416, 429) or status >= 500 or code in _LOST_CODES:
             raise _Lost(f"HTTP {status}" + (f" {code}" if code else ""))
-        raise RegistryError(f"registry {self._host} refused blob {blob.descriptor.digest} of {self._ref}: "
-                            f"HTTP {status}" + (f" {code}" if code else "") + (f": {message}" if message else ""))
+        self._refused(resp, f"blob {blob.descriptor.digest} of {self._ref}")
 
     # ---- upload sessions ----------------------------------------------------------------------
 
-    def _upload_base(self) -> str:
-        return f"/v2/{self._repo}/blobs/uploads/"
-
     def _start(self) -> _Session:
-        resp = self._client.request(self._ref, "POST", self._upload_base(), push=True)
+        resp = self._client.request(self._ref, "POST", self._uploads, push=True)
         resp.close()
         if resp.status_code != 202 or not resp.headers.get("Location"):
-            if resp.status_code in (401, 403):
-                self._refused_access(resp)
-            code, message = error_detail(resp)
-            raise RegistryError(f"registry {self._host} refused to start an upload to {self._ref}: "
-                                f"HTTP {resp.status_code}" + (f" {code}" if code else "")
-                                + (f": {message}" if message else ""))
-        return self._session_from(resp, self._upload_base())
+            self._refused(resp, f"to start an upload to {self._ref}")
+        return self._session_from(resp)
 
-    def _session_from(self, resp: requests.Response, url: str) -> _Session:
-        return _Session(urljoin(url, resp.headers.get("Location") or url), _reported_offset(resp) or 0,
+    def _session_from(self, resp: requests.Response) -> _Session:
+        return _Session(urljoin(self._uploads, resp.headers["Location"]), _reported_offset(resp) or 0,
                         _int_header(resp, "OCI-Chunk-Min-Length"), _int_header(resp, "OCI-Chunk-Max-Length"))
 
     def _resume(self, key: str, digest: str) -> _Session | None:
@@ -377,26 +366,31 @@ class Pusher:
         resp = self._client.request(self._ref, "HEAD", f"/v2/{self._repo}/manifests/{self._ref.identifier}",
                                     push=True, headers={"Accept": item.media_type})
         resp.close()
-        if resp.status_code in (401, 403):
-            self._refused_access(resp)
+        self._check_access(resp)
         return resp.status_code == 200 and resp.headers.get("Docker-Content-Digest") == item.digest
 
     def _put_manifest(self, item: Pushable) -> None:
         resp = self._client.request(self._ref, "PUT", f"/v2/{self._repo}/manifests/{self._ref.identifier}",
                                     push=True, headers={"Content-Type": item.media_type}, data=item.manifest)
         resp.close()
-        if resp.status_code in (401, 403):
-            self._refused_access(resp)
         if resp.status_code not in (200, 201, 202):
-            code, message = error_detail(resp)
-            raise RegistryError(f"registry {self._host} refused the manifest of {self._ref}: HTTP "
-                                f"{resp.status_code}" + (f" {code}" if code else "") + (f": {message}" if message else ""))
+            self._refused(resp, f"the manifest of {self._ref}")
         stored = resp.headers.get("Docker-Content-Digest")
         if stored and stored != item.digest:
             raise RegistryError(f"registry {self._host} stored the manifest of {self._ref} as {stored}, "
                                 f"not {item.digest}")
 
-    def _refused_access(self, resp: requests.Response) -> None:
+    def _refused(self, resp: requests.Response, what: str) -> NoReturn:
+        """Raise for an answer that is not the one `what` needed."""
+        self._check_access(resp)
+        code, message = error_detail(resp)
+        raise RegistryError(f"registry {self._host} refused {what}: HTTP {resp.status_code}"
+                            + (f" {code}" if code else "") + (f": {message}" if message else ""))
+
+    def _check_access(self, resp: requests.Response) -> None:
+        """Raise when the registry refused access: 401 or 403."""
+        if resp.status_code not in (401, 403):
+            return
         # 403, or a token without push (distribution's token auth answers 401 "insufficient_scope").
         if resp.status_code == 403 or "insufficient_scope" in resp.headers.get("WWW-Authenticate", ""):
             message = error_detail(resp)[1] if resp.status_code == 403 else ""
@@ -408,8 +402,8 @@ class Pusher:
     # ---- concurrency --------------------------------------------------------------------------
 
     def _parallel(self, fn: Callable[[T], R], items: tuple[T, ...] | list[T]) -> list[R]:
-        """fn over items, `workers` at a time; the first failure stops the others and is raised."""
-        with ThreadPoolExecutor(self._workers) as pool:
+        """fn over items, WORKERS at a time; the first failure stops the others and is raised."""
+        with ThreadPoolExecutor(WORKERS) as pool:
             futures = [pool.submit(fn, x) for x in items]
             try:
                 wait(futures, return_when=FIRST_EXCEPTION)
@@ -424,18 +418,7 @@ class Pusher:
             return [f.result() for f in futures]
 
 
-def push(item: Pushable, ref: Reference, client: RegistryClient, store: BlobStore, progress: Progress,
-         chunk_size: int | None = None) -> str:
-    """Push `item` to `ref`; returns its manifest digest."""
-    return Pusher(client, store, progress, ref, chunk_size=chunk_size).push(item)
-
-
 # ---- `ociasm push` ----------------------------------------------------------------------------
-
-def client_for(request: BuildRequest, progress: Progress) -> RegistryClient:
-    return RegistryClient(mirrors=request.mirrors, insecure=request.insecure_registries, progress=progress,
-                          ca_cert=request.ca_cert, tries=ATTEMPTS)
-
 
 def publish(request: BuildRequest, image: str | None, layout: str | None, store: BlobStore,
             progress: Progress) -> str:
@@ -450,5 +433,7 @@ def publish(request: BuildRequest, image: str | None, layout: str | None, store:
         item = pushable.from_image(built)
     ref = Reference.parse(image)
     progress.step(f"pushing {ref}")
-    digest = push(item, ref, client_for(request, progress), store, progress, chunk_size)
+    client = RegistryClient(mirrors=request.mirrors, insecure=request.insecure_registries, progress=progress,
+                            ca_cert=request.ca_cert, tries=ATTEMPTS)
+    digest = Pusher(client, store, progress, ref, chunk_size).push(item)
     return f"{ref.name}{':' + ref.tag if ref.tag else ''}@{digest}"

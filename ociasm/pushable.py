@@ -6,7 +6,6 @@ manifest and config are pushed byte for byte, so the pushed digest is the layout
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import BinaryIO, Callable
 
 from .errors import OciasmError
 from .image import DOCKER_MANIFEST, OCI_MANIFEST, Descriptor, Image
-from .sinks.layout import REF_NAME, blob_path
+from .sinks.layout import REF_NAME, blob_path, image_blobs
 from .store import sha256_digest
 
 
@@ -36,13 +35,8 @@ class Pushable:
 
 
 def from_image(image: Image) -> Pushable:
-    blobs: dict[str, Blob] = {}
-    for layer, desc in zip(image.layers, image.layer_descriptors()):
-        blobs.setdefault(desc.digest, Blob(desc, layer.open))
-    config = image.config_bytes()
-    blobs.setdefault(image.config_descriptor().digest,
-                     Blob(image.config_descriptor(), lambda: io.BytesIO(config)))
-    return Pushable(tuple(blobs.values()), image.manifest_bytes(), OCI_MANIFEST)
+    blobs = tuple(Blob(desc, opener) for desc, opener in image_blobs(image, with_manifest=False))
+    return Pushable(blobs, image.manifest_bytes(), OCI_MANIFEST)
 
 
 def parse_layout_spec(spec: str) -> tuple[Path, str | None]:

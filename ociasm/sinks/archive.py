@@ -15,8 +15,8 @@ from typing import BinaryIO, Iterator
 
 from ..errors import OciasmError
 from ..image import Descriptor, Image, canonical_json
+from ..layers.tarstream import Entry, tarinfo
 from ..progress import Progress
-from ..store import CHUNK
 from .layout import (CONTAINERD_NAME, LAYOUT_FILE_BYTES, REF_NAME, Opener, atomic_file,
                      blob_path, image_blobs, index_bytes, index_entry, qualified_name, ref_name,
                      verified_chunks)
@@ -42,10 +42,8 @@ def _padded(size: int) -> int:
 
 
 def _header(name: str, size: int, *, directory: bool = False) -> bytes:
-    info = tarfile.TarInfo(name)
-    info.size, info.mtime, info.uid, info.gid, info.uname, info.gname = size, 0, 0, 0, "", ""
-    info.type = tarfile.DIRTYPE if directory else tarfile.REGTYPE
-    info.mode = 0o755 if directory else 0o644
+    info = tarinfo(Entry(name, "dir", 0o755) if directory else Entry(name, "file"), 0)
+    info.size = size
     # PAX adds an extended header only when a field does not fit (a blob over 8 GiB).
     return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "strict")
 
@@ -74,25 +72,13 @@ def _entries(image: Image, repo_tags: list[str], oci_layout: bool,
     return entries
 
 
-def _blob_chunks(desc: Descriptor, opener: Opener) -> Iterator[bytes]:
-    """A blob's bytes, verified on the way out: here, unless its reader checks that very digest
-    before its last bytes itself (a regenerated weights layer), which spares a second sha256."""
-    f = opener()
-    if getattr(f, "checks_digest", None) != desc.digest:
-        yield from verified_chunks(desc, lambda: f)
-        return
-    with f:
-        while chunk := f.read(CHUNK):
-            yield chunk
-
-
 def _chunks(entries: list[_Entry]) -> Iterator[bytes]:
     for entry in entries:
         yield entry.header
         if entry.data is not None:
             yield entry.data
         elif entry.blob is not None:
-            yield from _blob_chunks(*entry.blob)
+            yield from verified_chunks(*entry.blob)
         if pad := _padded(entry.size) - entry.size:
             yield b"\0" * pad
     yield _END

@@ -24,6 +24,7 @@ from typing import BinaryIO, Callable, Iterator
 from ..errors import DigestMismatch, OciasmError
 from ..image import OCI_INDEX, Descriptor, Image, canonical_json
 from ..progress import Progress, Task
+from ..reference import Reference
 from ..store import CHUNK, digest_hex
 
 REF_NAME = "org.opencontainers.image.ref.name"
@@ -79,12 +80,7 @@ def ref_name(repo_tag: str) -> str:
 
 def qualified_name(repo_tag: str) -> str:
     """`hello:latest` -> `docker.io/library/hello:latest`, as containerd names images."""
-    first, sep, rest = repo_tag.partition("/")
-    if not sep:
-        return f"docker.io/library/{repo_tag}"
-    if "." in first or ":" in first or first == "localhost":
-        return repo_tag
-    return f"docker.io/{repo_tag}"
+    return str(Reference.parse(repo_tag))
 
 
 def image_blobs(image: Image, *, with_manifest: bool = True) -> list[tuple[Descriptor, Opener]]:
@@ -105,10 +101,15 @@ def verified_chunks(desc: Descriptor, opener: Opener) -> Iterator[bytes]:
     """The blob's bytes in chunks; raises DigestMismatch as soon as they stop matching `desc`.
 
     A layer may be regenerated on demand, so its bytes are checked on the way out rather than
-    trusted: a sink never publishes a blob under a digest it does not have.
+    trusted: a sink never publishes a blob under a digest it does not have. A reader that checks
+    that very digest before its last bytes itself (a regenerated weights layer) is not hashed again.
     """
     h, size = hashlib.sha256(), 0
     with opener() as f:
+        if getattr(f, "checks_digest", None) == desc.digest:
+            while chunk := f.read(CHUNK):
+                yield chunk
+            return
         while chunk := f.read(CHUNK):
             size += len(chunk)
             if size > desc.size:
