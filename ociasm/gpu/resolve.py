@@ -174,11 +174,15 @@ def _torch_gpu(ver: str, cuda: str) -> Wheel:
     return Wheel(f"torch=={best.torch_version}", best.extra_index_url, best.find_links)
 
 
+def _cpu_row(accept: Callable[[compat.TorchRow], bool]) -> compat.TorchRow | None:
+    """The first CPU row accepted; older releases have none (then PyPI's default build)."""
+    return next((row for row in compat.torch_rows() if row.cuda is None and accept(row)), None)
+
+
 def _torch_cpu(ver: str) -> Wheel:
-    for row in compat.torch_rows():
-        if row.torch_version == ver and row.cuda is None:
-            return Wheel(f"torch=={row.torch_version}", row.extra_index_url, row.find_links)
-    return Wheel(f"torch=={ver}")  # older releases have no CPU build: PyPI's default
+    row = _cpu_row(lambda row: row.torch_version == ver)
+    return Wheel(f"torch=={row.torch_version}", row.extra_index_url, row.find_links) if row \
+        else Wheel(f"torch=={ver}")
 
 
 def _torchvision_gpu(ver: str, cuda: str, warn: Callable[[str], None]) -> Wheel:
@@ -190,10 +194,10 @@ def _torchvision_gpu(ver: str, cuda: str, warn: Callable[[str], None]) -> Wheel:
 
 
 def _torchvision_cpu(ver: str) -> Wheel:
-    for row in compat.torch_rows():
-        if row.torchvision_version == ver and row.cuda is None:
-            return Wheel(f"torchvision=={row.torchvision}", row.extra_index_url, row.find_links)
-    return Wheel(f"torchvision=={ver}")
+    # Cog keeps torchvision's +cpu suffix here (and strips torch's): so do we.
+    row = _cpu_row(lambda row: row.torchvision_version == ver)
+    return Wheel(f"torchvision=={row.torchvision}", row.extra_index_url, row.find_links) if row \
+        else Wheel(f"torchvision=={ver}")
 
 
 def _tensorflow_gpu(ver: str, cuda: str) -> Wheel:
